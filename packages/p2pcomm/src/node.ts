@@ -1,0 +1,137 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2pLight, type CreateLibp2pOptions, type HeliaWithLibp2p } from '@helia/libp2p'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { ping, type Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { FsBlockstore } from 'blockstore-fs'
+import { LevelDatastore } from 'datastore-level'
+import { createHeliaLight } from 'helia'
+import type { Logger } from 'pino'
+import type { Announcement } from './announcement.js'
+import { BootstrapKeeper } from './bootstrap.js'
+import { DHT_PROTOCOL } from './constants.js'
+import { PrivateNetworkRequiredError } from './errors.js'
+import { loadOrCreatePeerKey } from './peer-key.js'
+import { PeerDirectory } from './peers.js'
+import { RecordValidator, type RecordSchema } from './store/records.js'
+import type { StoreStats } from './store/store.js'
+import { StoreReplicator } from './store/sync-protocol.js'
+import { YjsStore } from './store/yjs-store.js'
+import type { SwarmKey } from './swarm-key.js'
+
+export interface MeshNodeInit {
+  dataDir: string
+  /** Swarm listen multiaddrs, e.g. /ip4/0.0.0.0/tcp/4001 */
+  listen: string[]
+  bootstrap: Multiaddr[]
+  swarmKey?: SwarmKey
+  /** Refuse to start without a swarm key (also LIBP2P_FORCE_PNET=1, resolved by the caller) */
+  forcePnet?: boolean
+  recordSchemas?: RecordSchema[]
+  /** What this node announces about itself, read at every announcement */
+  self: () => Omit<Announcement, 'addrs'>
+  log: Logger
+  announceIntervalMs?: number
+  syncIntervalMs?: number
+}
+
+export interface MeshServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+}
+export type MeshHelia = HeliaWithLibp2p<MeshServices>
+
+export interface MeshNode {
+  readonly peerId: string
+  readonly privateNetwork: boolean
+  readonly libp2p: Libp2p<MeshServices>
+  readonly helia: MeshHelia
+  readonly store: YjsStore
+  readonly peers: PeerDirectory
+  /** Listen addresses with /p2p/<peer id> */
+  multiaddrs (): string[]
+  stats (): { store: StoreStats, droppedAnnouncements: number, connections: number }
+  stop (): Promise<void>
+}
+
+/** Build and start one mesh node: libp2p + Helia on one host, the replicated store, the peer list. */
+export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
+  if (init.forcePnet === true && init.swarmKey == null) {
+    throw new PrivateNetworkRequiredError('private network is forced (force-pnet / LIBP2P_FORCE_PNET) but no swarm key was given')
+  }
+  await mkdir(init.dataDir, { recursive: true })
+  const privateKey = await loadOrCreatePeerKey(join(init.dataDir, 'peer.key'))
+  const datastore = new LevelDatastore(join(init.dataDir, 'datastore'))
+  const blockstore = new FsBlockstore(join(init.dataDir, 'blocks'))
+  await datastore.open()
+  await blockstore.open()
+
+  const helia = withBitswap(withLibp2pLight(createHeliaLight({ datastore, blockstore }), libp2pOptions(init, privateKey)))
+  await helia.start()
+  const libp2p = helia.libp2p as Libp2p<MeshServices>
+
+  const store = new YjsStore({ datastore, validator: new RecordValidator(init.recordSchemas) })
+  await store.start()
+  const replicator = new StoreReplicator({ libp2p, store, log: init.log, syncIntervalMs: init.syncIntervalMs })
+  await replicator.start()
+  const peers = new PeerDirectory({ libp2p, log: init.log, self: init.self, announceIntervalMs: init.announceIntervalMs })
+  peers.start()
+  const keeper = new BootstrapKeeper(libp2p, init.bootstrap, init.log)
+  keeper.start()
+
+  return {
+    peerId: libp2p.peerId.toString(),
+    privateNetwork: init.swarmKey != null,
+    libp2p,
+    helia: helia as MeshHelia,
+    store,
+    peers,
+    multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
+    stats: () => ({ store: store.stats(), ...peers.stats(), connections: libp2p.getConnections().length }),
+    async stop () {
+      // reverse order of start; the stores close last because everything above writes to them
+      keeper.stop()
+      peers.stop()
+      await replicator.stop()
+      await store.stop()
+      await helia.stop()
+      await blockstore.close()
+      await datastore.close()
+    }
+  }
+}
+
+function libp2pOptions (init: MeshNodeInit, privateKey: PrivateKey): CreateLibp2pOptions<MeshServices> {
+  return {
+    privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(init.swarmKey != null ? { connectionProtector: preSharedKey({ psk: init.swarmKey.file }) } : {}),
+    connectionManager: {
+      // the defaults (5 inbound/s per IP, 10 pending) drop the 6th of 20 nodes bootstrapping to one peer
+      inboundConnectionThreshold: 200,
+      maxIncomingPendingConnections: 200,
+      maxConnections: 400
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true, emitSelf: false }),
+      // LAN and loopback addresses are the point of a private mesh: keep them (the default mapper strips them)
+      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper })
+    }
+  }
+}
