@@ -1,0 +1,44 @@
+import { OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi'
+import express, { type Express } from 'express'
+import swaggerUi from 'swagger-ui-express'
+import { crdtRoutes } from './crdt.js'
+import type { ApiDeps } from './deps.js'
+import { errorHandler, notFoundHandler } from './errors.js'
+import { nodeRoutes } from './node.js'
+import { ApiRouter } from './route.js'
+
+export interface AppInit {
+  deps: ApiDeps
+  apiToken?: string
+  version: string
+  log: { error: (obj: object, msg: string) => void }
+  /** Extra resources registered by later packages (images, strategies, ...) */
+  routes?: Array<(api: ApiRouter) => void>
+  /** Body size limit for JSON requests */
+  bodyLimit?: string
+}
+
+/** The REST API: /api/v1, /health, /openapi.json and Swagger UI at /swagger. No CORS: same origin only. */
+export function createApp (init: AppInit): Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('query parser', 'simple')
+  app.use(express.json({ limit: init.bodyLimit ?? '1mb', strict: false }))
+
+  const api = new ApiRouter(init.apiToken)
+  nodeRoutes(api, init.deps)
+  crdtRoutes(api, init.deps)
+  for (const register of init.routes ?? []) register(api)
+  app.use(api.router)
+
+  const document = new OpenApiGeneratorV3(api.registry.definitions).generateDocument({
+    openapi: '3.0.3',
+    info: { title: 'DistroMash API', version: init.version, description: 'Peer-to-peer distribution of Docker/OCI images over IPFS' }
+  })
+  app.get('/openapi.json', (_req, res) => { res.json(document) })
+  app.use('/swagger', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'DistroMash API' }))
+
+  app.use(notFoundHandler)
+  app.use(errorHandler(init.log))
+  return app
+}

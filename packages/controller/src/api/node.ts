@@ -1,0 +1,51 @@
+import { z } from 'zod'
+import { Reply, type ApiRouter } from './route.js'
+import type { ApiDeps } from './deps.js'
+
+const IdentitySchema = z.object({
+  peerId: z.string(), addrs: z.array(z.string()), privateNetwork: z.boolean(), version: z.string()
+}).openapi('Identity')
+
+const PeerSchema = z.object({
+  id: z.string(),
+  self: z.boolean(),
+  addrs: z.array(z.string()),
+  connected: z.boolean(),
+  latencyMs: z.number().optional(),
+  lastSeen: z.string().optional(),
+  live: z.boolean(),
+  announcement: z.object({
+    version: z.string(), apiPort: z.number().optional(), registryPort: z.number().optional(), docker: z.boolean(), addrs: z.array(z.string())
+  }).optional()
+}).openapi('Peer')
+
+const HealthSchema = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  peers: z.number(),
+  connections: z.number(),
+  store: z.object({ keys: z.number(), droppedMessages: z.number(), invalidRecords: z.number(), remoteUpdates: z.number() }),
+  droppedAnnouncements: z.number()
+}).openapi('Health')
+
+export function nodeRoutes (api: ApiRouter, deps: ApiDeps): void {
+  api.add({
+    method: 'get', path: '/api/v1/identity', tag: 'node', summary: 'This node: peer ID, addresses, private network',
+    responses: { 200: { description: 'Identity', schema: IdentitySchema } },
+    handler: async () => deps.identity()
+  })
+  api.add({
+    method: 'get', path: '/api/v1/peers', tag: 'node', summary: 'Every known peer, this node first',
+    responses: { 200: { description: 'Peers', schema: z.array(PeerSchema) } },
+    handler: async () => deps.peers()
+  })
+  api.add({
+    method: 'get', path: '/health', tag: 'node', summary: 'Liveness and store state (503 while not ready)',
+    responses: { 200: { description: 'Healthy', schema: HealthSchema }, 503: { description: 'Not ready', schema: HealthSchema } },
+    handler: async () => {
+      const stats = deps.stats()
+      const peers = (await deps.peers()).filter(p => !p.self && p.live).length
+      const ok = deps.ready()
+      return new Reply(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', peers, ...stats })
+    }
+  })
+}

@@ -1,0 +1,111 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { parse as parseDotenv } from 'dotenv'
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+
+/**
+ * One schema for the node's configuration. Sources, later ones winning:
+ * defaults < .env file < environment (DISTROMASH_*) < command-line flags.
+ */
+const port = z.coerce.number().int().min(0).max(65535)
+const bool = z.union([z.boolean(), z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off', ''])])
+  .transform(v => v === true || v === '1' || v === 'true' || v === 'yes' || v === 'on')
+
+export const ConfigSchema = z.object({
+  dataDir: z.string().min(1).default('./data/node'),
+  apiHost: z.string().min(1).default('127.0.0.1'),
+  apiPort: port.default(3000),
+  apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  swarmPort: port.default(4001),
+  /** Overrides swarmPort: comma-separated multiaddrs */
+  swarmListen: z.string().optional(),
+  registryHost: z.string().min(1).default('127.0.0.1'),
+  registryPort: port.default(5005),
+  peerstore: z.string().min(1).default('data/peerstore'),
+  swarmKey: z.string().min(1).optional(),
+  forcePnet: bool.default(false),
+  dockerHost: z.string().regex(/^(unix|tcp|http|https|npipe):\/\//, 'must be a URL like unix:///var/run/docker.sock').optional(),
+  upstream: z.url({ protocol: /^https?$/ }).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+}).strict()
+
+export type Config = z.infer<typeof ConfigSchema> & { swarmKeyPath?: string, listen: string[] }
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+  constructor (readonly setting: string, message: string) { super(`invalid setting ${setting}: ${message}`) }
+}
+
+const FLAGS = {
+  'data-dir': 'dataDir',
+  'api-host': 'apiHost',
+  'api-port': 'apiPort',
+  'api-token': 'apiToken',
+  'swarm-port': 'swarmPort',
+  'swarm-listen': 'swarmListen',
+  'registry-host': 'registryHost',
+  'registry-port': 'registryPort',
+  peerstore: 'peerstore',
+  'swarm-key': 'swarmKey',
+  'force-pnet': 'forcePnet',
+  'docker-host': 'dockerHost',
+  upstream: 'upstream',
+  'log-level': 'logLevel'
+} as const satisfies Record<string, keyof z.input<typeof ConfigSchema>>
+
+type Raw = Record<string, unknown>
+
+export function loadConfig (argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const fromFile = readDotenv(join(cwd, '.env'))
+  const raw: Raw = { ...fromEnv(fromFile), ...fromEnv(env), ...fromFlags(argv) }
+  if (env.LIBP2P_FORCE_PNET === '1' && raw.forcePnet === undefined) raw.forcePnet = true
+  const parsed = ConfigSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const key = String(issue?.path[0] ?? '')
+    throw new ConfigError(settingName(key), issue?.message ?? 'invalid')
+  }
+  return finish(parsed.data)
+}
+
+function finish (config: z.infer<typeof ConfigSchema>): Config {
+  const defaultKey = join(config.dataDir, 'swarm.key')
+  const swarmKeyPath = config.swarmKey ?? (existsSync(defaultKey) ? defaultKey : undefined)
+  const listen = config.swarmListen != null
+    ? config.swarmListen.split(',').map(s => s.trim()).filter(s => s !== '')
+    : [`/ip4/0.0.0.0/tcp/${config.swarmPort}`]
+  return { ...config, swarmKeyPath, listen }
+}
+
+function fromFlags (argv: string[]): Raw {
+  const options = Object.fromEntries(Object.keys(FLAGS).map(flag => [flag, { type: flag === 'force-pnet' ? 'boolean' : 'string' }])) as Record<string, { type: 'string' | 'boolean' }>
+  let values: Record<string, unknown>
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    throw new ConfigError('flags', (err as Error).message.split('\n')[0] ?? 'invalid flag')
+  }
+  return Object.fromEntries(Object.entries(values).map(([flag, v]) => [FLAGS[flag as keyof typeof FLAGS], v]))
+}
+
+function fromEnv (env: Record<string, string | undefined>): Raw {
+  const out: Raw = {}
+  for (const [flag, key] of Object.entries(FLAGS)) {
+    const value = env[`DISTROMASH_${flag.toUpperCase().replaceAll('-', '_')}`]
+    if (value !== undefined) out[key] = value
+  }
+  return out
+}
+
+function readDotenv (path: string): Record<string, string> {
+  if (!existsSync(path)) return {}
+  return parseDotenv(readFileSync(path))
+}
+
+/** The name a user typed: the flag, e.g. --api-port */
+function settingName (key: string): string {
+  const flag = Object.entries(FLAGS).find(([, k]) => k === key)?.[0]
+  return flag == null ? key : `--${flag} (DISTROMASH_${flag.toUpperCase().replaceAll('-', '_')})`
+}

@@ -1,0 +1,7 @@
+export { main } from './main.js'
+export { loadConfig, ConfigSchema, ConfigError, type Config } from './config.js'
+export { startNode, type RunningNode } from './node.js'
+export { createApp, type AppInit } from './api/app.js'
+export type { ApiDeps, Identity } from './api/deps.js'
+export { ApiError, NotFoundError } from './api/errors.js'
+export { ApiRouter, Reply, type RouteSpec } from './api/route.js'
