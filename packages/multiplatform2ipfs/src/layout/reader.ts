@@ -75,7 +75,9 @@ export function openLayout (cid: CID, blockstore: ReadableBlockstore): ImageLayo
       for await (const entry of directory(await resolve(BLOBS_DIR, options), options)) {
         const digest = `sha256:${entry.name}`
         if (isDigest(digest)) {
-          yield { digest, cid: entry.cid, size: Number(entry.size) }
+          // a directory link's Tsize counts DAG bytes; the content size is in the file's own root node
+          const file = await exporter(entry.cid, blockstore, options)
+          yield { digest, cid: entry.cid, size: Number(file.size) }
         }
       }
     },

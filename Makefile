@@ -1,0 +1,35 @@
+# DistroMash — the two commands that matter: `make run` and `make test`.
+SHELL := /bin/bash
+NODE_ARGS ?=
+
+.PHONY: run run-all test build install clean swarm-key bench-propagation
+
+node_modules/.installed: package.json package-lock.json packages/*/package.json
+	npm ci --loglevel=error
+	@touch $@
+
+install: node_modules/.installed
+
+build: install
+	npx tsc -b
+
+## Start one node: embedded IPFS, libp2p on :4001, API on http://127.0.0.1:3000
+run: build
+	./bin/distromash node $(NODE_ARGS)
+
+## A 3-node demo mesh on loopback (nodes 2 and 3 bootstrap to node 1)
+run-all: build
+	./scripts/run-all.sh
+
+## The whole test suite (unit, API, multi-process)
+test: build
+	npx vitest run
+
+swarm-key: build
+	@./bin/distromash swarm-key
+
+bench-propagation: build
+	node bench/propagation.mjs
+
+clean:
+	rm -rf packages/*/dist packages/*/*.tsbuildinfo .tmp test-output bench/out
