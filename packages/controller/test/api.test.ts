@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NodeProcess } from '../../../test/helpers/node-process.js'
+
+interface ErrorBody { error: { code: string, message: string, field?: string } }
+
+/** The REST API of a real node process. */
+describe('API of a running node', () => {
+  let node: NodeProcess
+  const token = 'test-token-0123456789'
+  const auth = { authorization: `Bearer ${token}` }
+
+  beforeAll(async () => { node = await NodeProcess.start({ extraArgs: ['--api-token', token] }) })
+  afterAll(async () => { await node.stop() })
+
+  it('reports health with peer count and store state', async () => {
+    const { status, body } = await node.api<{ status: string, peers: number, store: { keys: number } }>('/health')
+    expect(status).toBe(200)
+    expect(body).toMatchObject({ status: 'ok', peers: 0, store: { keys: 0 } })
+  })
+
+  it('serves identity and a peer list that starts with itself', async () => {
+    const { body: id } = await node.api<{ peerId: string, privateNetwork: boolean }>('/api/v1/identity')
+    expect(id.peerId).toBe(node.peerId)
+    expect(id.privateNetwork).toBe(false)
+    const { body: peers } = await node.api<Array<{ id: string, self: boolean }>>('/api/v1/peers')
+    expect(peers[0]).toMatchObject({ id: node.peerId, self: true })
+  })
+
+  it('stores, reads, lists and deletes keys with slashes (URL-encoded)', async () => {
+    const key = 'status/12D3KooWabc/busybox:1.35.0'
+    const put = await node.api('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key, value: { state: 'loaded' } }) })
+    expect(put.status).toBe(201)
+    expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`)).body).toEqual({ key, value: { state: 'loaded' } })
+    expect((await node.api('/api/v1/crdt')).body).toEqual([{ key, value: { state: 'loaded' } }])
+    expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`, { method: 'DELETE', headers: auth })).status).toBe(204)
+    expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`)).status).toBe(404)
+  })
+
+  it('requires the bearer token on mutating endpoints only', async () => {
+    const denied = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', body: JSON.stringify({ key: 'k', value: 1 }) })
+    expect(denied.status).toBe(401)
+    expect(denied.body.error.code).toBe('UNAUTHORIZED')
+    const wrong = await node.api('/api/v1/crdt/k', { method: 'DELETE', headers: { authorization: 'Bearer nope' } })
+    expect(wrong.status).toBe(401)
+    expect((await node.api('/api/v1/crdt')).status).toBe(200)
+  })
+
+  it('answers validation errors with 400 and the field', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ value: 1 }, 'key'],
+      [{ key: '', value: 1 }, 'key'],
+      [{ key: 'k' }, 'value'],
+      [{ key: 'k', value: 'x'.repeat(300 * 1024) }, 'value']
+    ]
+    for (const [body, field] of cases) {
+      const res = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify(body) })
+      expect(res.status, JSON.stringify(body).slice(0, 40)).toBe(400)
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION', field })
+    }
+  })
+
+  it('answers malformed JSON with 400 and an oversized body with 413', async () => {
+    const bad = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', headers: auth, body: '{"key":' })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.code).toBe('INVALID_JSON')
+    const big = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key: 'k', value: 'x'.repeat(2 * 1024 * 1024) }) })
+    expect(big.status).toBe(413)
+    expect(big.body.error.code).toBe('BODY_TOO_LARGE')
+  })
+
+  it('answers unknown keys and routes with 404 JSON', async () => {
+    const key = await node.api<ErrorBody>('/api/v1/crdt/nope')
+    expect(key.status).toBe(404)
+    expect(key.body.error.code).toBe('NOT_FOUND')
+    const route = await node.api<ErrorBody>('/api/v1/nothing-here')
+    expect(route.status).toBe(404)
+    expect((await node.api(`/api/v1/crdt/nope`, { method: 'DELETE', headers: auth })).status).toBe(404)
+  })
+
+  it('sends no CORS headers', async () => {
+    const res = await fetch(`${node.apiUrl}/api/v1/crdt`, { headers: { origin: 'http://evil.example' } })
+    expect(res.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
+  it('serves the OpenAPI document and Swagger UI', async () => {
+    const { status, body } = await node.api<{ openapi: string, paths: Record<string, unknown> }>('/openapi.json')
+    expect(status).toBe(200)
+    expect(body.openapi).toMatch(/^3\./)
+    expect(Object.keys(body.paths)).toEqual(expect.arrayContaining(['/api/v1/crdt', '/api/v1/crdt/{key}', '/api/v1/peers', '/api/v1/identity', '/health']))
+    const ui = await fetch(`${node.apiUrl}/swagger/`)
+    expect(ui.status).toBe(200)
+    expect(await ui.text()).toContain('swagger-ui')
+  })
+})
