@@ -77,6 +77,18 @@ describe('API of a running node', () => {
     expect((await node.api(`/api/v1/crdt/nope`, { method: 'DELETE', headers: auth })).status).toBe(404)
   })
 
+  it('streams store changes as server-sent events', async () => {
+    const controller = new AbortController()
+    const res = await fetch(`${node.apiUrl}/api/v1/events`, { signal: controller.signal })
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    const reader = res.body!.getReader()
+    await node.api('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key: 'sse/k', value: 7 }) })
+    let text = ''
+    while (!text.includes('sse/k')) text += new TextDecoder().decode((await reader.read()).value)
+    controller.abort()
+    expect(text).toContain('event: store\ndata: {"key":"sse/k","value":7,"origin":"local"}')
+  })
+
   it('sends no CORS headers', async () => {
     const res = await fetch(`${node.apiUrl}/api/v1/crdt`, { headers: { origin: 'http://evil.example' } })
     expect(res.headers.get('access-control-allow-origin')).toBeNull()

@@ -2,6 +2,7 @@ import { OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi'
 import express, { type Express } from 'express'
 import swaggerUi from 'swagger-ui-express'
 import { crdtRoutes } from './crdt.js'
+import { eventRoutes } from './events.js'
 import type { ApiDeps } from './deps.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import { nodeRoutes } from './node.js'
@@ -28,6 +29,7 @@ export function createApp (init: AppInit): Express {
   const api = new ApiRouter(init.apiToken)
   nodeRoutes(api, init.deps)
   crdtRoutes(api, init.deps)
+  eventRoutes(api, init.deps)
   for (const register of init.routes ?? []) register(api)
   app.use(api.router)
 
