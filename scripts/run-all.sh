@@ -14,7 +14,7 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
 start() { # n peerstore
   local n=$1 off=$(( $1 - 1 ))
   ./bin/distromash node --data-dir "$dir/node$n" --api-port $((3000 + off)) --swarm-listen "/ip4/127.0.0.1/tcp/$((4001 + off))" \
-    --registry-port $((5005 + off)) --peerstore "$2" --swarm-key "$dir/swarm.key" > >(sed "s/^/[node$n] /") 2>&1 &
+    --registry-port $((5005 + off)) --peerstore "$2" --swarm-key "$dir/swarm.key" > >(sed -u "s/^/[node$n] /") 2>&1 &
   pids+=($!)
 }
 
