@@ -88,6 +88,17 @@ describe('mesh of node processes', () => {
     }, 20_000, 'node 3 to catch up')
   })
 
+  it('redials the bootstrap peer after it restarts', async () => {
+    const first = nodes[0] as NodeProcess
+    await first.restart()
+    for (const node of nodes.slice(1)) {
+      await eventually(async () => {
+        const { body } = await node.api<Peer[]>('/api/v1/peers')
+        return body.some(p => p.id === first.peerId && p.connected)
+      }, 20_000, 'reconnection to the bootstrap peer')
+    }
+  })
+
   it('never lets a node with another swarm key, or none, connect or read a record', async () => {
     const otherKey = join(dir, 'other.key')
     await writeFile(otherKey, generateSwarmKey())
