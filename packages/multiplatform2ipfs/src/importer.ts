@@ -1,0 +1,150 @@
+import { CustomProgressEvent, type ProgressOptions } from 'progress-events'
+import { DEFAULT_BLOB_CONCURRENCY } from './constants.js'
+import { JobRegistry } from './join.js'
+import { writeLayout } from './layout/oci-layout.js'
+import { addFile, type StoredFile } from './layout/unixfs.js'
+import { planImport, type ImportPlan } from './import-plan.js'
+import { forEachLimit } from './pool.js'
+import { formatPlatform, normalizePlatform, parsePlatform, type Platform } from './platform.js'
+import { formatReference, parseReference, type ImageReference } from './reference.js'
+import type { Digest } from './digest.js'
+import type { DigestIndex } from './layout/digest-index.js'
+import type { Descriptor } from './manifest.js'
+import type { ImportProgressEvents } from './progress.js'
+import type { RegistryClient } from './upstream/client.js'
+import type { Blockstore } from 'interface-blockstore'
+import type { CID } from 'multiformats/cid'
+
+export interface ImporterComponents {
+  client: RegistryClient
+  blockstore: Blockstore
+  digestIndex: DigestIndex
+}
+
+export interface ImporterInit {
+  /** Parallel blob downloads per import (default 3). */
+  concurrency?: number
+}
+
+export interface ImportOptions extends ProgressOptions<ImportProgressEvents> {
+  /** Only these platforms (e.g. `linux/arm64`); the top index is kept whole either way. */
+  platforms?: Array<string | Platform>
+  signal?: AbortSignal
+}
+
+export interface ImportedImage {
+  /** Root CID of the OCI image layout directory. */
+  cid: CID
+  /** Digest of the top manifest (index or manifest) as served upstream. */
+  digest: Digest
+  mediaType: string
+  /** Platforms imported, e.g. `['linux/amd64', 'linux/arm64']`. */
+  platforms: string[]
+  /** Total bytes of all blobs in the layout (manifests, configs, layers). */
+  size: number
+  reference: ImageReference
+}
+
+export interface Importer {
+  importImage(reference: string | ImageReference, options?: ImportOptions): Promise<ImportedImage>
+}
+
+class ImageImporter implements Importer {
+  private readonly jobs = new JobRegistry<ImportedImage, ImportProgressEvents>()
+  private readonly concurrency: number
+
+  constructor (private readonly components: ImporterComponents, init: ImporterInit) {
+    this.concurrency = init.concurrency ?? DEFAULT_BLOB_CONCURRENCY
+  }
+
+  /** Imports of the same reference and platform filter share one run. */
+  async importImage (input: string | ImageReference, options: ImportOptions = {}): Promise<ImportedImage> {
+    const reference = typeof input === 'string' ? parseReference(input) : input
+    const platforms = options.platforms?.map(p => typeof p === 'string' ? parsePlatform(p) : p)
+    const filter = platforms?.map(p => formatPlatform(normalizePlatform(p))).sort().join(',') ?? '*'
+    const key = `${formatReference(reference, { canonical: true })} ${filter}`
+    return this.jobs.run(key, async (signal, onProgress) => this.run(reference, platforms, { signal, onProgress }), options)
+  }
+
+  private async run (reference: ImageReference, platforms: Platform[] | undefined, options: ImportOptions): Promise<ImportedImage> {
+    const { client, blockstore } = this.components
+    const plan = await planImport(reference, client, { ...options, platforms })
+    const stored = new Map<Digest, StoredFile>()
+    for (const [digest, bytes] of plan.small) {
+      stored.set(digest, await this.storeSmall(digest, bytes, options))
+    }
+    await this.storeBlobs(reference, plan, stored, options)
+    const root = await writeLayout({ top: plan.top, tag: reference.tag, blobs: stored }, blockstore, options)
+    options.onProgress?.(new CustomProgressEvent('import:done', { cid: root.cid, digest: plan.top.digest }))
+    let size = 0
+    for (const file of stored.values()) size += file.size
+    return { cid: root.cid, digest: plan.top.digest, mediaType: plan.top.mediaType, platforms: plan.platforms, size, reference }
+  }
+
+  /** A blob known to the digest index, if its blocks are still in the blockstore. */
+  private async known (digest: Digest, options: ImportOptions): Promise<StoredFile | undefined> {
+    const file = await this.components.digestIndex.get(digest, options)
+    return file !== undefined && await this.components.blockstore.has(file.cid, options) ? file : undefined
+  }
+
+  private async storeSmall (digest: Digest, bytes: Uint8Array, options: ImportOptions): Promise<StoredFile> {
+    const file = await this.known(digest, options) ?? await addFile(bytes, this.components.blockstore, options)
+    await this.components.digestIndex.put(digest, file, options)
+    return file
+  }
+
+  private async storeBlobs (reference: ImageReference, plan: ImportPlan, stored: Map<Digest, StoredFile>, options: ImportOptions): Promise<void> {
+    const pending: Descriptor[] = []
+    for (const [digest, descriptor] of plan.blobs) {
+      if (stored.has(digest)) continue
+      const file = await this.known(digest, options)
+      if (file === undefined) {
+        pending.push(descriptor)
+        continue
+      }
+      stored.set(digest, file)
+      options.onProgress?.(new CustomProgressEvent('import:blob:skip', { digest, size: descriptor.size }))
+    }
+    const bytes = { done: 0, total: pending.reduce((sum, d) => sum + d.size, 0) }
+    await forEachLimit(pending, this.concurrency, async (descriptor, signal) => {
+      stored.set(descriptor.digest, await this.download(reference, descriptor, bytes, { ...options, signal }))
+    }, options.signal)
+  }
+
+  /** Streams one blob into the blockstore; it enters the digest index only once verified. */
+  private async download (reference: ImageReference, descriptor: Descriptor, bytes: { done: number, total: number }, options: ImportOptions): Promise<StoredFile> {
+    const { digest, size } = descriptor
+    options.onProgress?.(new CustomProgressEvent('import:blob:start', { digest, size }))
+    const counted = async function * (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source) {
+        bytes.done += chunk.byteLength
+        options.onProgress?.(new CustomProgressEvent('import:bytes', { done: bytes.done, total: bytes.total }))
+        yield chunk
+      }
+    }
+    const file = await addFile(counted(this.components.client.getBlob(reference, { digest, size }, options)), this.components.blockstore, options)
+    await this.components.digestIndex.put(digest, file, options)
+    options.onProgress?.(new CustomProgressEvent('import:blob:done', { digest, size, cid: file.cid }))
+    return file
+  }
+}
+
+export function createImporter (components: ImporterComponents, init: ImporterInit = {}): Importer {
+  return new ImageImporter(components, init)
+}
+
+// remembered per blockstore so that one-shot importImage() calls with the same components join
+const importers = new WeakMap<Blockstore, Array<{ components: ImporterComponents, importer: Importer }>>()
+
+/** One-shot form of `createImporter(components).importImage(reference, options)`. */
+export async function importImage (reference: string | ImageReference, options: ImportOptions & ImporterComponents & ImporterInit): Promise<ImportedImage> {
+  const { client, blockstore, digestIndex } = options
+  const known = importers.get(blockstore) ?? []
+  importers.set(blockstore, known)
+  let entry = known.find(({ components: c }) => c.client === client && c.digestIndex === digestIndex)
+  if (entry === undefined) {
+    entry = { components: { client, blockstore, digestIndex }, importer: createImporter({ client, blockstore, digestIndex }, options) }
+    known.push(entry)
+  }
+  return entry.importer.importImage(reference, options)
+}
