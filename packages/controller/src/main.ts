@@ -1,6 +1,7 @@
 import { generateSwarmKey } from '@distromash/p2pcomm'
 import { pino } from 'pino'
 import { ConfigError, loadConfig } from './config.js'
+import { imageCommand } from './cli/image.js'
 import { startNode } from './node.js'
 import { VERSION } from './version.js'
 
@@ -8,6 +9,7 @@ const USAGE = `usage: distromash <command> [flags]
 
 commands:
   node        start a node (libp2p mesh, embedded IPFS, API)
+  image add REF  import an image into the mesh through the local node (prints its CID)
   swarm-key   print a new private-network key (Kubo swarm.key format)
   version     print the version
 
@@ -31,6 +33,7 @@ export async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'node': return runNode(rest)
+    case 'image': return imageCommand(rest)
     case 'swarm-key': process.stdout.write(generateSwarmKey()); return 0
     case 'version': case '--version': console.log(VERSION); return 0
     case undefined: case 'help': case '--help': case '-h': console.log(USAGE); return command === undefined ? 2 : 0

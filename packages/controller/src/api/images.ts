@@ -1,0 +1,110 @@
+import { CID } from 'multiformats/cid'
+import { parseReference, type ImageReference } from '@distromash/multiplatform2ipfs'
+import { z } from 'zod'
+import type { ImportJob, ImportJobs } from '../images/jobs.js'
+import { ApiError, NotFoundError } from './errors.js'
+import { Reply, type ApiRouter } from './route.js'
+
+export interface ImagesDeps {
+  jobs: ImportJobs
+  /** Every image the mesh knows (the catalog in the replicated store) */
+  images: () => Promise<unknown[]>
+  /** Pin a DAG on this node, fetching missing blocks from the mesh */
+  pin: (cid: CID, signal: AbortSignal) => Promise<void>
+}
+
+const JobSchema = z.object({
+  id: z.string(), image: z.string(), state: z.enum(['running', 'done', 'failed']),
+  bytesDone: z.number(), bytesTotal: z.number(), cid: z.string().optional(), digest: z.string().optional(),
+  platforms: z.array(z.string()).optional(), error: z.string().optional(), createdAt: z.string(), finishedAt: z.string().optional()
+}).openapi('ImportJob')
+
+const ImportBody = z.object({
+  name: z.string().min(1).max(512).openapi({ example: 'busybox' }),
+  tag: z.string().max(128).optional().openapi({ example: '1.35.0', description: 'default latest; may also be given in name' }),
+  platforms: z.array(z.string().max(64)).max(16).optional().openapi({ example: ['linux/amd64'], description: 'default: every platform' })
+}).openapi('ImportRequest')
+
+const ImportQuery = z.object({
+  wait: z.enum(['true', 'false']).optional().openapi({ description: 'block until the import ends and answer {name, tag, cid} (DistroMash style)' })
+})
+
+const PIN_TIMEOUT_MS = 120_000
+
+export function imageRoutes (deps: ImagesDeps): (api: ApiRouter) => void {
+  return api => {
+    api.add({
+      method: 'post', path: '/api/v1/image', tag: 'images', summary: 'Import an image (every platform) from the upstream registry into IPFS',
+      body: ImportBody, query: ImportQuery,
+      responses: { 202: { description: 'Import job started (or joined)', schema: JobSchema }, 200: { description: 'With wait=true: the imported image' }, 502: { description: 'With wait=true: the import failed' } },
+      handler: async ({ body, query }) => {
+        const job = deps.jobs.start(toReference(body.name, body.tag), body.platforms)
+        if (query.wait !== 'true') return new Reply(202, job)
+        return waited(await deps.jobs.wait(job.id) ?? job)
+      }
+    })
+    api.add({
+      method: 'get', path: '/api/v1/jobs', tag: 'images', summary: 'Import jobs, newest first',
+      responses: { 200: { description: 'Jobs', schema: z.array(JobSchema) } },
+      handler: async () => deps.jobs.list()
+    })
+    api.add({
+      method: 'get', path: '/api/v1/jobs/{id}', tag: 'images', summary: 'One import job: state, bytes done/total, CID or error',
+      params: z.object({ id: z.string().uuid() }),
+      responses: { 200: { description: 'The job', schema: JobSchema }, 404: { description: 'Unknown job' } },
+      handler: async ({ params }) => deps.jobs.get(params.id) ?? notFound(`no job ${params.id}`)
+    })
+    api.add({
+      method: 'get', path: '/api/v1/images', tag: 'images', summary: 'Images known to the mesh (name:tag → CID and metadata)',
+      responses: { 200: { description: 'Image records' } },
+      handler: async () => deps.images()
+    })
+    api.add({
+      method: 'post', path: '/api/v1/pin/{cid}', tag: 'images', summary: 'Pin a CID on this node (fetches missing blocks from peers)',
+      params: z.object({ cid: z.string().min(1).max(256) }),
+      responses: { 200: { description: 'Pinned' }, 504: { description: 'Blocks could not be fetched in time' } },
+      handler: async ({ params }) => {
+        const cid = parseCid(params.cid)
+        try {
+          await deps.pin(cid, AbortSignal.timeout(PIN_TIMEOUT_MS))
+        } catch (err) {
+          if ((err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError') throw new ApiError(504, 'PIN_TIMEOUT', `could not fetch ${params.cid} from the mesh in time`)
+          throw err
+        }
+        return { cid: cid.toString(), pinned: true }
+      }
+    })
+  }
+}
+
+function toReference (name: string, tag?: string): ImageReference {
+  const text = tag != null && tag !== '' ? `${name}:${tag}` : name
+  try {
+    return parseReference(text)
+  } catch (err) {
+    throw new ApiError(400, 'VALIDATION', (err as Error).message, tag != null && !/^[\w][\w.-]{0,127}$/.test(tag) ? 'tag' : 'name')
+  }
+}
+
+function parseCid (text: string): CID {
+  try {
+    return CID.parse(text)
+  } catch {
+    throw new ApiError(400, 'VALIDATION', `not a CID: "${text}"`, 'cid')
+  }
+}
+
+function waited (job: ImportJob): Reply {
+  if (job.state === 'failed') throw new ApiError(502, 'IMPORT_FAILED', job.error ?? 'import failed')
+  const [name, tag] = splitNameTag(job.image)
+  return new Reply(200, { name, tag, cid: job.cid, digest: job.digest, platforms: job.platforms })
+}
+
+function splitNameTag (image: string): [string, string] {
+  const at = image.lastIndexOf(':')
+  return at > image.lastIndexOf('/') ? [image.slice(0, at), image.slice(at + 1)] : [image, 'latest']
+}
+
+function notFound (message: string): never {
+  throw new NotFoundError(message)
+}
