@@ -28,6 +28,8 @@ export const ConfigSchema = z.object({
   forcePnet: bool.default(false),
   dockerHost: z.string().regex(/^(unix|tcp|http|https|npipe):\/\//, 'must be a URL like unix:///var/run/docker.sock').optional(),
   upstream: z.url({ protocol: /^https?$/ }).optional(),
+  /** Seconds a peer may be silent before strategies replace it */
+  gracePeriod: z.coerce.number().int().min(1).max(86_400).default(60),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
 }).strict()
 
@@ -52,6 +54,7 @@ const FLAGS = {
   'force-pnet': 'forcePnet',
   'docker-host': 'dockerHost',
   upstream: 'upstream',
+  'grace-period': 'gracePeriod',
   'log-level': 'logLevel'
 } as const satisfies Record<string, keyof z.input<typeof ConfigSchema>>
 

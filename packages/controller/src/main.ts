@@ -26,6 +26,8 @@ node flags (also DISTROMASH_<FLAG> in the environment or .env):
   --force-pnet          refuse to start without a swarm key (also LIBP2P_FORCE_PNET=1)
   --docker-host URL     e.g. unix:///var/run/docker.sock
   --upstream URL        upstream registry, default Docker Hub
+  --registry-host H     default 127.0.0.1
+  --grace-period S      seconds a silent peer keeps its replicas (default 60)
   --log-level L         default info`
 
 /** The CLI. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration. */

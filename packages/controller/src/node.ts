@@ -1,19 +1,45 @@
+import { mkdir } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
 import {
-  createMeshNode, loadPeerstore, loadSwarmKey, type MeshNode, type SwarmKey
+  createMeshNode, loadPeerstore, loadSwarmKey, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
+import {
+  catalogRecordSchemas, createCatalog, familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
+  type Catalog, type ImportedImage, type Registry
+} from '@distromash/multiplatform2ipfs'
+import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import { createApp } from './api/app.js'
 import type { ApiDeps } from './api/deps.js'
+import { imageRoutes } from './api/images.js'
+import { replicationRoutes } from './api/replication.js'
+import { strategyRoutes } from './api/strategies.js'
 import type { Config } from './config.js'
+import { ImportJobs } from './images/jobs.js'
+import { dockerodeEngine } from './reconciler/docker.js'
+import { PinSet } from './reconciler/pin-set.js'
+import { Reconciler } from './reconciler/reconciler.js'
+import { ReplicationStatusSchema, STATUS_PREFIX } from './reconciler/status.js'
+import { Assigner } from './strategies/assigner.js'
+import { StrategyService } from './strategies/service.js'
+import { ASSIGNMENT_PREFIX, AssignmentSchema, STRATEGY_PREFIX, StrategyRecordSchema } from './strategies/strategy.js'
 import { VERSION } from './version.js'
 
 export interface RunningNode {
   mesh: MeshNode
   api: Server
   apiUrl: string
+  registryPort: number
   stop (): Promise<void>
 }
+
+const RECORD_SCHEMAS = [
+  ...catalogRecordSchemas,
+  { prefix: STRATEGY_PREFIX, schema: StrategyRecordSchema },
+  { prefix: ASSIGNMENT_PREFIX, schema: AssignmentSchema },
+  { prefix: STATUS_PREFIX, schema: ReplicationStatusSchema }
+]
 
 /**
  * The composition root: builds every part of a node from the config, and stops them in
@@ -24,47 +50,131 @@ export async function startNode (config: Config, log: Logger, out: (line: string
   const peerstore = await loadPeerstore(config.peerstore)
   for (const err of peerstore.errors) log.warn(`${config.peerstore} ${err.message} (skipped)`)
 
+  const docker = dockerodeEngine(config.dockerHost)
+  const hasDocker = await docker.platform() != null
   let ready = false
-  let api: Server | undefined
+  let apiPort: number | undefined
   const mesh = await createMeshNode({
     dataDir: config.dataDir,
     listen: config.listen,
     bootstrap: peerstore.addrs,
     swarmKey,
     forcePnet: config.forcePnet,
+    recordSchemas: RECORD_SCHEMAS,
     log,
-    self: () => ({ version: VERSION, apiPort: apiPort(api), registryPort: config.registryPort, docker: false })
+    self: () => ({ version: VERSION, apiPort, registryPort: config.registryPort, docker: hasDocker })
   })
-  const deps = apiDeps(mesh, () => ready)
-  const app = createApp({ deps, apiToken: config.apiToken, version: VERSION, log })
-  const server = createServer(app)
-  api = server
+  const stack: Array<() => Promise<void>> = [async () => { await mesh.stop() }]
+  const stopAll = async (): Promise<void> => { for (const stop of stack.reverse()) await stop().catch(err => { log.warn({ err: (err as Error).message }, 'stop failed') }) }
   try {
+    const catalog = createCatalog(mesh.store)
+    const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
+    const pins = new PinSet(mesh.helia.pins)
+    const jobs = imageJobs(config, mesh, catalog, digestIndex, pins, log)
+
+    const registry = await startRegistry(config, mesh, catalog, digestIndex, pins, log)
+    stack.push(async () => { await registry.close() })
+
+    const livePeers = livePeersWithin(mesh, config.gracePeriod * 1000)
+    const assigner = new Assigner({ peerId: mesh.peerId, store: mesh.store, livePeers, graceMs: config.gracePeriod * 1000, log })
+    assigner.start()
+    stack.push(async () => { assigner.stop() })
+    const reconciler = new Reconciler({
+      peerId: mesh.peerId, store: mesh.store, resolve: async n => catalog.get(n), blockstore: mesh.helia.blockstore,
+      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log
+    })
+    await reconciler.start()
+    stack.push(async () => { await reconciler.stop() })
+    const strategies = new StrategyService({
+      peerId: mesh.peerId, store: mesh.store, assigner, jobs, log,
+      image: async n => catalog.get(n),
+      nameOfCid: async cid => { const r = await catalog.byCid(cid); return r == null ? undefined : `${r.name}:${r.tag}` },
+      knownPeers: async () => (await mesh.peers.list()).map(p => p.id)
+    })
+
+    const app = createApp({
+      deps: apiDeps(mesh, () => ready),
+      apiToken: config.apiToken,
+      version: VERSION,
+      log,
+      jobs,
+      routes: [
+        imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) } }),
+        strategyRoutes(strategies),
+        replicationRoutes(mesh.store, livePeers)
+      ]
+    })
+    const server = createServer(app)
     await listen(server, config.apiPort, config.apiHost)
+    stack.push(async () => { await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() }) })
+    apiPort = portOf(server) ?? config.apiPort
+    const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${apiPort}`
+    ready = true
+    printBanner(out, mesh, swarmKey, apiUrl, config, peerstore.addrs.length, hasDocker)
+    return { mesh, api: server, apiUrl, registryPort: config.registryPort, stop: async () => { ready = false; await stopAll() } }
   } catch (err) {
-    await mesh.stop()
+    await stopAll()
     throw err
   }
-  const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${apiPort(api) ?? config.apiPort}`
-  ready = true
+}
 
+function imageJobs (config: Config, mesh: MeshNode, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): ImportJobs {
+  const client = createRegistryClient({ upstream: config.upstream })
+  const importer = createImporter({ client, blockstore: mesh.helia.blockstore, digestIndex })
+  return new ImportJobs({
+    importer,
+    log,
+    onImported: async (image: ImportedImage) => {
+      // the importing node holds every platform: it is the mesh's first source of the image
+      await pins.add(image.cid, `import:${image.cid.toString()}`)
+      await catalog.record({
+        name: familiarName(image.reference),
+        tag: image.reference.tag ?? 'latest',
+        cid: image.cid.toString(),
+        digest: image.digest,
+        mediaType: image.mediaType,
+        platforms: image.platforms,
+        size: image.size,
+        source: image.reference.registry,
+        importedBy: mesh.peerId,
+        at: new Date().toISOString()
+      })
+    }
+  })
+}
+
+async function startRegistry (config: Config, mesh: MeshNode, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): Promise<Registry> {
+  const uploadsDir = join(config.dataDir, 'uploads')
+  await mkdir(uploadsDir, { recursive: true })
+  const registry = createRegistry({
+    blockstore: mesh.helia.blockstore,
+    digestIndex,
+    catalog,
+    uploadsDir,
+    log,
+    pins: { add: async (cid: CID) => { await pins.add(cid, `push:${cid.toString()}`) } }
+  }, { importedBy: mesh.peerId })
+  await registry.listen(config.registryPort, config.registryHost)
+  return registry
+}
+
+function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string[]> {
+  return async () => {
+    const now = Date.now()
+    const live = (p: Peer): boolean => p.self || p.connected || (p.lastSeen != null && now - Date.parse(p.lastSeen) < graceMs)
+    return (await mesh.peers.list()).filter(live).map(p => p.id).sort()
+  }
+}
+
+function printBanner (out: (line: string) => void, mesh: MeshNode, swarmKey: SwarmKey | undefined, apiUrl: string, config: Config, bootstrap: number, docker: boolean): void {
   out(`DistroMash node ${VERSION}`)
   out(`peer id: ${mesh.peerId}`)
   for (const addr of mesh.multiaddrs()) out(`listening: ${addr}`)
   out(`private network: ${swarmKey != null ? `on (${swarmKey.fingerprint})` : 'off'}`)
+  out(`registry: http://${config.registryHost}:${config.registryPort}`)
+  out(`docker: ${docker ? (config.dockerHost ?? 'local socket') : 'none (images are pinned only)'}`)
+  out(`bootstrap peers: ${bootstrap}`)
   out(`api: ${apiUrl}`)
-  out(`bootstrap peers: ${peerstore.addrs.length}`)
-
-  return {
-    mesh,
-    api: server,
-    apiUrl,
-    async stop () {
-      ready = false
-      await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() })
-      await mesh.stop()
-    }
-  }
 }
 
 async function readSwarmKey (config: Config): Promise<SwarmKey | undefined> {
@@ -81,8 +191,8 @@ function apiDeps (mesh: MeshNode, ready: () => boolean): ApiDeps {
   }
 }
 
-function apiPort (server: Server | undefined): number | undefined {
-  const address = server?.address()
+function portOf (server: Server): number | undefined {
+  const address = server.address()
   return address != null && typeof address === 'object' ? address.port : undefined
 }
 

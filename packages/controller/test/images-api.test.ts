@@ -32,7 +32,7 @@ describe('image import API', () => {
     expect(status).toBe(202)
     expect(body.state).toBe('running')
     const job = await finished(body.id)
-    expect(job).toMatchObject({ state: 'done', platforms: ['linux/amd64', 'linux/arm64'] })
+    expect(job).toMatchObject({ state: 'done', platforms: ['linux/amd64', 'linux/arm64/v8'] })
     expect(job.cid).toMatch(/^bafy/)
     expect(job.bytesDone).toBe(job.bytesTotal)
     const { body: record } = await node.api<{ value: { cid: string, digest: string } }>(`/api/v1/crdt/${encodeURIComponent('image/test/multi:1')}`)

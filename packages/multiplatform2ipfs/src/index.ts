@@ -21,3 +21,15 @@ export { registryBaseUrl, isLoopbackHost, type EndpointOptions } from './upstrea
 export type { Credentials, CredentialsSource } from './upstream/auth.js'
 export { createImporter, importImage, type Importer, type ImporterComponents, type ImporterInit, type ImportOptions, type ImportedImage } from './importer.js'
 export type { ImportProgressEvents, BlobEvent, BlobDoneEvent, BytesEvent, ManifestEvent, ImportDoneEvent } from './progress.js'
+export {
+  createCatalog, repositoryAliases, imageRecordSchema, cidRecordSchema, catalogRecordSchemas, IMAGE_PREFIX, CID_PREFIX,
+  type Catalog, type KeyValueStore, type ImageRecord, type CidRecord
+} from './catalog.js'
+export { memoryKeyValueStore } from './catalog-memory.js'
+export { createRegistry, type Registry } from './registry/server.js'
+export type { RegistryComponents, RegistryInit, RegistryLogger } from './registry/components.js'
+export {
+  RegistryError, NameInvalidError, NameUnknownError, ManifestUnknownError, BlobUnknownError, ManifestBlobUnknownError,
+  UploadUnknownError, UploadInvalidError, RangeInvalidError, SizeInvalidError, UnsupportedError, BlockTimeoutError,
+  type OciErrorCode
+} from './registry/errors.js'

@@ -4,6 +4,7 @@ import swaggerUi from 'swagger-ui-express'
 import { crdtRoutes } from './crdt.js'
 import { eventRoutes } from './events.js'
 import type { ApiDeps } from './deps.js'
+import type { ImportJobs } from '../images/jobs.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import { nodeRoutes } from './node.js'
 import { ApiRouter } from './route.js'
@@ -13,6 +14,8 @@ export interface AppInit {
   apiToken?: string
   version: string
   log: { error: (obj: object, msg: string) => void }
+  /** Import jobs, for `job` events */
+  jobs?: ImportJobs
   /** Extra resources registered by later packages (images, strategies, ...) */
   routes?: Array<(api: ApiRouter) => void>
   /** Body size limit for JSON requests */
@@ -29,7 +32,7 @@ export function createApp (init: AppInit): Express {
   const api = new ApiRouter(init.apiToken)
   nodeRoutes(api, init.deps)
   crdtRoutes(api, init.deps)
-  eventRoutes(api, init.deps)
+  eventRoutes(api, init.deps, init.jobs)
   for (const register of init.routes ?? []) register(api)
   app.use(api.router)
 

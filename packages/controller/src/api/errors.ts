@@ -29,7 +29,10 @@ export function toApiError (err: unknown): ApiError {
   const e = err as Error & { type?: string, field?: string, status?: number }
   switch (e.name) {
     case 'InvalidRecordError': return new ApiError(400, 'VALIDATION', e.message, e.field)
-    case 'UnknownPeerError': return new ApiError(400, 'VALIDATION', e.message, e.field)
+    case 'StrategyValidationError': return new ApiError(400, 'VALIDATION', e.message, e.field)
+    case 'InvalidReferenceError': return new ApiError(400, 'VALIDATION', e.message, e.field ?? 'name')
+    case 'StrategyNotFoundError': return new ApiError(404, 'NOT_FOUND', e.message)
+    case 'StrategyConflictError': return new ApiError(409, 'CONFLICT', e.message)
   }
   // body-parser's errors carry a type
   if (e.type === 'entity.too.large') return new ApiError(413, 'BODY_TOO_LARGE', 'request body too large')

@@ -1,23 +1,26 @@
 import type { Request, Response } from 'express'
 import { z } from 'zod'
+import type { ImportJobs } from '../images/jobs.js'
+import { parseStatusKey } from '../reconciler/status.js'
 import type { ApiRouter } from './route.js'
 import type { ApiDeps } from './deps.js'
 
 const KEEPALIVE_MS = 15_000
 
 /**
- * Server-sent events: every change of the replicated store, as `event: store`, so the dashboard
- * and tools follow the mesh live instead of polling. Later resources add their own event types.
+ * Server-sent events, so the dashboard and tools follow the mesh live instead of polling:
+ * `store` for every change of the replicated store, and typed views of it — `replication`
+ * (a status cell), `strategy` (a strategy or its assignment changed) — plus `job` (imports).
  */
-export function eventRoutes (api: ApiRouter, deps: ApiDeps): void {
+export function eventRoutes (api: ApiRouter, deps: ApiDeps, jobs?: ImportJobs): void {
   api.add({
     method: 'get', path: '/api/v1/events', tag: 'events', summary: 'Live changes as server-sent events (text/event-stream)',
-    responses: { 200: { description: 'An endless stream; `event: store` carries {key, value, origin}; value is absent on delete', schema: z.string() } },
-    handler: async (_input, req, res) => { stream(req, res, deps) }
+    responses: { 200: { description: 'An endless stream of `store`, `replication`, `strategy` and `job` events (docs/api.md)', schema: z.string() } },
+    handler: async (_input, req, res) => { stream(req, res, deps, jobs) }
   })
 }
 
-function stream (req: Request, res: Response, deps: ApiDeps): void {
+function stream (req: Request, res: Response, deps: ApiDeps, jobs?: ImportJobs): void {
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache, no-transform',
@@ -26,10 +29,18 @@ function stream (req: Request, res: Response, deps: ApiDeps): void {
   })
   res.write(': connected\n\n')
   const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
-  const unsubscribe = deps.store.subscribe(change => { send('store', change) })
+  const offStore = deps.store.subscribe(change => {
+    send('store', change)
+    const cell = parseStatusKey(change.key)
+    if (cell != null) send('replication', change.value != null ? { ...(change.value as object), peerId: cell.peerId } : { peerId: cell.peerId, image: cell.image, deleted: true })
+    const strategy = /^(strategy|assignment)\/(.+)$/.exec(change.key)
+    if (strategy?.[2] != null) send('strategy', { key: strategy[2], ...(change.value == null && strategy[1] === 'strategy' ? { deleted: true } : {}) })
+  })
+  const offJobs = jobs?.subscribe(job => { send('job', job) })
   const keepalive = setInterval(() => { res.write(': keepalive\n\n') }, KEEPALIVE_MS)
   req.on('close', () => {
     clearInterval(keepalive)
-    unsubscribe()
+    offStore()
+    offJobs?.()
   })
 }

@@ -21,8 +21,8 @@ export async function imageCommand (argv: string[]): Promise<number> {
   try {
     return await add(api, token, ref, parsed.values.platform)
   } catch (err) {
-    const cause = (err as Error & { cause?: { code?: string } }).cause
-    if (cause?.code === 'ECONNREFUSED') return fail(1, `no node API at ${api} (is the node running?)`)
+    // fetch() reports network failures as "fetch failed" with the reason in its cause
+    if ((err as Error).message === 'fetch failed') return fail(1, `no node API at ${api} (is the node running?)`)
     return fail(1, (err as Error).message)
   }
 }

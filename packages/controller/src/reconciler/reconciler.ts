@@ -1,0 +1,197 @@
+import type { ReplicatedStore } from '@distromash/p2pcomm'
+import type { Blockstore } from 'interface-blockstore'
+import { CID } from 'multiformats/cid'
+import type { Logger } from 'pino'
+import { desiredImages, ownStatuses } from './desired.js'
+import type { DockerEngine } from './docker.js'
+import { fetchImage } from './fetch.js'
+import type { PinSet } from './pin-set.js'
+import { statusKey, type ReplicationState, type ReplicationStatus } from './status.js'
+
+/** How the reconciler finds an image's root CID (the catalog in the replicated store) */
+export type ResolveImage = (nametag: string) => Promise<{ cid: string } | undefined>
+
+export interface ReconcilerInit {
+  peerId: string
+  store: ReplicatedStore
+  resolve: ResolveImage
+  blockstore: Blockstore
+  pins: PinSet
+  docker: DockerEngine
+  /** host:port of this node's registry as the local engine reaches it */
+  registry: string
+  log: Logger
+  /** Images transferred at once */
+  concurrency?: number
+  intervalMs?: number
+}
+
+const PROGRESS_WRITE_MS = 1_000
+const RETRY_BASE_MS = 5_000
+const RETRY_MAX_MS = 5 * 60_000
+
+/**
+ * Makes this node's reality match the replicated desired state: fetch, pin, load into Docker,
+ * report; and undo for images no executing strategy assigns here any more. Idempotent; runs on
+ * store changes and periodically; re-reads both states after a restart; never runs inside the
+ * store's update path, so transfers never block replication.
+ */
+export class Reconciler {
+  private readonly running = new Map<string, AbortController>()
+  private readonly verified = new Map<string, string>()
+  private queued = 0
+  private timer?: NodeJS.Timeout
+  private debounce?: NodeJS.Timeout
+  private unsubscribe?: () => void
+  private ticking = false
+  private again = false
+  private stopped = false
+  private platform?: string
+
+  constructor (private readonly init: ReconcilerInit) {}
+
+  async start (): Promise<void> {
+    this.platform = await this.init.docker.platform()
+    this.unsubscribe = this.init.store.subscribe(change => {
+      if (/^(strategy|assignment|image)\//.test(change.key)) this.schedule()
+    })
+    this.timer = setInterval(() => { this.schedule() }, this.init.intervalMs ?? 10_000)
+    this.timer.unref()
+    this.schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    clearInterval(this.timer)
+    clearTimeout(this.debounce)
+    this.unsubscribe?.()
+    for (const controller of this.running.values()) controller.abort()
+  }
+
+  get hasDocker (): boolean {
+    return this.platform != null
+  }
+
+  /** Coalesce bursts of store changes into one pass */
+  schedule (): void {
+    if (this.stopped) return
+    clearTimeout(this.debounce)
+    this.debounce = setTimeout(() => { void this.tick() }, 100)
+  }
+
+  private async tick (): Promise<void> {
+    if (this.ticking) { this.again = true; return }
+    this.ticking = true
+    try {
+      await this.pass()
+    } catch (err) {
+      this.init.log.warn({ err: (err as Error).message }, 'reconcile pass failed')
+    } finally {
+      this.ticking = false
+      if (this.again) { this.again = false; this.schedule() }
+    }
+  }
+
+  private async pass (): Promise<void> {
+    const { store, peerId } = this.init
+    const desired = await desiredImages(store, peerId)
+    const statuses = await ownStatuses(store, peerId)
+    for (const image of desired.keys()) await this.ensure(image, statuses.get(image))
+    for (const [image, status] of statuses) {
+      if (!desired.has(image) && !this.running.has(image)) this.launch(image, async signal => this.release(image, status, signal))
+    }
+    for (const [image, controller] of this.running) {
+      if (!desired.has(image) && !controller.signal.aborted && statuses.get(image)?.state !== 'removing') controller.abort()
+    }
+  }
+
+  private async ensure (image: string, status: ReplicationStatus | undefined): Promise<void> {
+    if (this.running.has(image)) return
+    const record = await this.init.resolve(image)
+    if (record == null) { // still importing somewhere
+      if (status == null) await this.report(image, '', 'pending')
+      return
+    }
+    const done = this.hasDocker ? 'loaded' : 'pinned'
+    if (status?.state === done && status.cid === record.cid && await this.isReal(image, record.cid)) return
+    if (status?.state === 'failed' && status.cid === record.cid && status.retryAt != null && Date.parse(status.retryAt) > Date.now()) return
+    if (this.queued >= (this.init.concurrency ?? 2)) { // the next pass picks it up
+      if (status == null) await this.report(image, record.cid, 'pending')
+      return
+    }
+    this.launch(image, async signal => this.install(image, record.cid, status, signal))
+  }
+
+  /** After a restart, trust a finished status only if the pins and the engine agree */
+  private async isReal (image: string, cid: string): Promise<boolean> {
+    if (this.verified.get(image) === cid) return true
+    const pinned = await this.init.pins.holds(CID.parse(cid), image)
+    const loaded = !this.hasDocker || await this.init.docker.imageId(image) != null
+    if (pinned && loaded) this.verified.set(image, cid)
+    return pinned && loaded
+  }
+
+  private launch (image: string, work: (signal: AbortSignal) => Promise<void>): void {
+    const controller = new AbortController()
+    this.running.set(image, controller)
+    this.queued++
+    work(controller.signal)
+      .catch((err: Error) => { this.init.log.warn({ image, err: err.message }, 'replication step failed') })
+      .finally(() => {
+        this.running.delete(image)
+        this.queued--
+        this.schedule()
+      })
+  }
+
+  private async install (image: string, cid: string, previous: ReplicationStatus | undefined, signal: AbortSignal): Promise<void> {
+    const attempts = previous?.cid === cid ? previous.attempts ?? 0 : 0
+    let lastWrite = 0
+    try {
+      await this.report(image, cid, 'fetching', { bytesDone: 0 })
+      const fetched = await fetchImage(CID.parse(cid), this.init.blockstore, {
+        platform: this.platform ?? hostPlatform(),
+        signal,
+        onProgress: (done, total) => {
+          if (Date.now() - lastWrite < PROGRESS_WRITE_MS) return
+          lastWrite = Date.now()
+          void this.report(image, cid, 'fetching', { bytesDone: done, bytesTotal: total })
+        }
+      })
+      for (const pin of fetched.pins) await this.init.pins.add(pin.cid, image, { depth: pin.depth, signal })
+      await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
+      if (!this.hasDocker) return
+      const ref = `${this.init.registry}/${image}`
+      await this.init.docker.pull(ref, { signal })
+      await this.init.docker.tag(ref, image)
+      this.verified.set(image, cid)
+      await this.report(image, cid, 'loaded', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
+    } catch (err) {
+      if (signal.aborted) return
+      const retryAt = new Date(Date.now() + Math.min(RETRY_BASE_MS * 2 ** attempts, RETRY_MAX_MS)).toISOString()
+      await this.report(image, cid, 'failed', { error: (err as Error).message, retryAt, attempts: attempts + 1 })
+      throw err
+    }
+  }
+
+  private async release (image: string, status: ReplicationStatus, signal: AbortSignal): Promise<void> {
+    await this.report(image, status.cid, 'removing')
+    if (this.hasDocker) {
+      await this.init.docker.remove(image)
+      await this.init.docker.remove(`${this.init.registry}/${image}`)
+    }
+    await this.init.pins.releaseAll(image, { signal })
+    this.verified.delete(image)
+    await this.init.store.delete(statusKey(this.init.peerId, image))
+  }
+
+  private async report (image: string, cid: string, state: ReplicationState, extra: Partial<ReplicationStatus> = {}): Promise<void> {
+    const status: ReplicationStatus = { image, cid, state, docker: this.hasDocker, updatedAt: new Date().toISOString(), ...extra }
+    await this.init.store.put(statusKey(this.init.peerId, image), status)
+  }
+}
+
+function hostPlatform (): string {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch
+  return `linux/${arch}`
+}

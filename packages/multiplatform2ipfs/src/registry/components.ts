@@ -1,0 +1,39 @@
+import type { Catalog } from '../catalog.js'
+import type { DigestIndex } from '../layout/digest-index.js'
+import type { Blockstore } from 'interface-blockstore'
+import type { CID } from 'multiformats/cid'
+
+/** pino-compatible subset. */
+export interface RegistryLogger {
+  debug(obj: object, msg?: string): void
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface RegistryComponents {
+  /** In a node, Helia's networked blockstore: a get of a missing block fetches it from peers. */
+  blockstore: Pick<Blockstore, 'get' | 'put' | 'has'>
+  digestIndex: DigestIndex
+  catalog: Catalog
+  /** Pins the root of a pushed image so it survives GC. */
+  pins?: { add(cid: CID): Promise<void> }
+  /** In-progress uploads are written here, one file per session. */
+  uploadsDir: string
+  log?: RegistryLogger
+}
+
+export interface RegistryInit {
+  /** A block get that makes no progress for this long fails the request (default 60 s). */
+  stallTimeoutMs?: number
+  /** Blocks requested ahead of the one being sent (default 16, i.e. 4 MiB). */
+  readAhead?: number
+  /** Recorded as `importedBy` for pushed images (a peer id; default "local"). */
+  importedBy?: string
+  /** Upload sessions idle this long are deleted (default 1 h). */
+  uploadIdleMs?: number
+}
+
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000
+export const DEFAULT_READ_AHEAD = 16
+export const DEFAULT_UPLOAD_IDLE_MS = 60 * 60 * 1000

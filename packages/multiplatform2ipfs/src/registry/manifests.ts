@@ -1,0 +1,40 @@
+import { MAX_MANIFEST_BYTES } from '../constants.js'
+import { ManifestTooLargeError } from '../errors.js'
+import { UnsupportedError } from './errors.js'
+import { API_VERSION_HEADER, readBody, type RequestContext } from './http.js'
+import { parseManifestReference } from './names.js'
+import type { ManifestPusher } from './push.js'
+import type { ReadContext, RegistryStorage } from './storage.js'
+
+/**
+ * `GET|HEAD|PUT /v2/<name>/manifests/<tag|digest>`. What is stored is served as is, whatever the
+ * Accept header says: we never convert, and Docker accepts every type we can hold.
+ */
+export async function handleManifest (ctx: RequestContext, storage: RegistryStorage, pusher: ManifestPusher, read: ReadContext, name: string, reference: string): Promise<void> {
+  const ref = parseManifestReference(reference)
+  if (ctx.req.method === 'PUT') {
+    const body = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => new ManifestTooLargeError(`manifest is over the ${MAX_MANIFEST_BYTES} byte limit`))
+    const digest = await pusher.put(name, ref, body, ctx.req.headers['content-type'], read)
+    ctx.res.writeHead(201, {
+      ...API_VERSION_HEADER,
+      location: `/v2/${name}/manifests/${digest}`,
+      'docker-content-digest': digest,
+      'content-length': '0'
+    }).end()
+    return
+  }
+  if (ctx.req.method !== 'GET' && ctx.req.method !== 'HEAD') {
+    throw new UnsupportedError(`${ctx.req.method ?? ''} is not supported on manifests`)
+  }
+  const manifest = 'tag' in ref
+    ? await storage.manifestByTag(name, ref.tag, read)
+    : await storage.manifestByDigest(name, ref.digest, read)
+  ctx.res.writeHead(200, {
+    ...API_VERSION_HEADER,
+    'content-type': manifest.mediaType,
+    'content-length': String(manifest.bytes.byteLength),
+    'docker-content-digest': manifest.digest,
+    etag: `"${manifest.digest}"`
+  })
+  ctx.res.end(ctx.req.method === 'HEAD' ? undefined : manifest.bytes)
+}

@@ -1,0 +1,108 @@
+/*
+ * In-progress blob uploads: one file per session in uploadsDir, hashed as it is written, so the
+ * digest check at the end needs no second pass. Sessions share nothing, so there is no lock
+ * between them; a session refuses a second concurrent write instead of interleaving bytes.
+ */
+import { randomUUID, createHash, type Hash } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { DigestMismatchError } from '../errors.js'
+import { addFile, type StoredFile } from '../layout/unixfs.js'
+import { UploadInvalidError, UploadUnknownError } from './errors.js'
+import type { Digest } from '../digest.js'
+import type { RegistryComponents } from './components.js'
+import type { Readable } from 'node:stream'
+
+export interface UploadSession {
+  readonly id: string
+  readonly name: string
+  /** Bytes received so far (the next chunk must start here). */
+  size: number
+  busy: boolean
+  touched: number
+  readonly path: string
+  readonly hash: Hash
+}
+
+export class UploadSessions {
+  private readonly sessions = new Map<string, UploadSession>()
+
+  constructor (private readonly components: Pick<RegistryComponents, 'uploadsDir' | 'blockstore' | 'digestIndex'>) {}
+
+  async start (name: string): Promise<UploadSession> {
+    await mkdir(this.components.uploadsDir, { recursive: true })
+    const id = randomUUID()
+    const session: UploadSession = { id, name, size: 0, busy: false, touched: Date.now(), path: join(this.components.uploadsDir, id), hash: createHash('sha256') }
+    this.sessions.set(id, session)
+    return session
+  }
+
+  /** The session `id` of repository `name`; ids are unguessable UUIDs, names must match too. */
+  get (name: string, id: string): UploadSession {
+    const session = this.sessions.get(id)
+    if (session === undefined || session.name !== name) throw new UploadUnknownError(`upload ${id.slice(0, 64)} is not known`, { uuid: id.slice(0, 64) })
+    return session
+  }
+
+  /** Appends a request body; on failure the session keeps exactly the bytes that were written. */
+  async append (session: UploadSession, body: Readable, signal: AbortSignal): Promise<void> {
+    if (session.busy) throw new UploadInvalidError(`upload ${session.id} is already receiving a chunk`)
+    session.busy = true
+    try {
+      const count = new Transform({
+        transform (chunk: Buffer, _encoding, callback) {
+          session.hash.update(chunk)
+          session.size += chunk.byteLength
+          callback(null, chunk)
+        }
+      })
+      await pipeline(body, count, createWriteStream(session.path, { flags: 'a' }), { signal })
+    } catch (err) {
+      // the hash may have seen bytes the file never got: the session cannot be resumed safely
+      await this.cancel(session)
+      throw err
+    } finally {
+      session.busy = false
+      session.touched = Date.now()
+    }
+  }
+
+  /** Checks the digest and moves the bytes into IPFS; nothing is stored on a mismatch. */
+  async finish (session: UploadSession, digest: Digest, signal: AbortSignal): Promise<StoredFile> {
+    if (session.busy) throw new UploadInvalidError(`upload ${session.id} is still receiving a chunk`)
+    session.busy = true
+    try {
+      const actual: Digest = `sha256:${session.hash.copy().digest('hex')}`
+      if (actual !== digest) {
+        await this.cancel(session)
+        throw new DigestMismatchError(`upload hashes to ${actual}, not ${digest}`)
+      }
+      const stored = await addFile(createReadStream(session.path, { highWaterMark: 1024 * 1024 }), this.components.blockstore, { signal })
+      await this.components.digestIndex.put(digest, stored, { signal })
+      await this.cancel(session)
+      return stored
+    } finally {
+      session.busy = false
+    }
+  }
+
+  async cancel (session: UploadSession): Promise<void> {
+    this.sessions.delete(session.id)
+    await rm(session.path, { force: true })
+  }
+
+  /** Drops sessions idle longer than `idleMs` (a client that went away mid-push). */
+  async sweep (idleMs: number): Promise<void> {
+    const cutoff = Date.now() - idleMs
+    for (const session of [...this.sessions.values()]) {
+      if (!session.busy && session.touched < cutoff) await this.cancel(session)
+    }
+  }
+
+  async close (): Promise<void> {
+    for (const session of [...this.sessions.values()]) await this.cancel(session)
+  }
+}

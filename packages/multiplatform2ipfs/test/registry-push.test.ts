@@ -1,0 +1,191 @@
+import { readdir } from 'node:fs/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sha256Digest } from '../src/digest.js'
+import { OCI_INDEX, OCI_MANIFEST } from '../src/media-types.js'
+import { openLayout } from '../src/layout/reader.js'
+import { deterministicBytes } from './helpers/bytes.js'
+import { pushBlob, pushManifest, pushMultiPlatformImage } from './helpers/images.js'
+import { ociCode, startOciRegistry, type RunningOciRegistry } from './helpers/oci-registry.js'
+
+let ours: RunningOciRegistry
+
+beforeAll(async () => {
+  ours = await startOciRegistry()
+})
+
+afterAll(async () => {
+  await ours?.stop()
+})
+
+const url = (path: string): string => new URL(path, ours.url).toString()
+const blobOf = (bytes: Uint8Array, mediaType = 'application/octet-stream'): { digest: `sha256:${string}`, size: number, mediaType: string, bytes: Uint8Array } =>
+  ({ digest: sha256Digest(bytes), size: bytes.length, mediaType, bytes })
+
+async function startUpload (name: string): Promise<string> {
+  const res = await fetch(url(`/v2/${name}/blobs/uploads/`), { method: 'POST' })
+  expect(res.status).toBe(202)
+  expect(res.headers.get('docker-upload-uuid')).toBeTruthy()
+  expect(res.headers.get('range')).toBe('0-0')
+  return res.headers.get('location') ?? ''
+}
+
+async function blobBytes (name: string, digest: string): Promise<Buffer> {
+  const res = await fetch(url(`/v2/${name}/blobs/${digest}`))
+  expect(res.status).toBe(200)
+  return Buffer.from(await res.arrayBuffer())
+}
+
+describe('registry push side: uploads', () => {
+  it('takes a monolithic upload (POST ?digest= with the body)', async () => {
+    const b = blobOf(deterministicBytes(1000, 1))
+    const res = await fetch(url(`/v2/up/mono/blobs/uploads/?digest=${b.digest}`), { method: 'POST', body: b.bytes })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('docker-content-digest')).toBe(b.digest)
+    expect(res.headers.get('location')).toBe(`/v2/up/mono/blobs/${b.digest}`)
+    expect(Buffer.compare(await blobBytes('up/mono', b.digest), Buffer.from(b.bytes))).toBe(0)
+  })
+
+  it('takes chunked uploads with and without Content-Range, a final chunk on PUT, and reports status', async () => {
+    const bytes = deterministicBytes(700_000, 2)
+    const b = blobOf(bytes)
+    const location = await startUpload('up/chunked')
+    const first = await fetch(url(location), { method: 'PATCH', body: bytes.subarray(0, 300_000), headers: { 'content-range': '0-299999' } })
+    expect(first.status).toBe(202)
+    expect(first.headers.get('range')).toBe('0-299999')
+    const second = await fetch(url(first.headers.get('location') ?? ''), { method: 'PATCH', body: bytes.subarray(300_000, 600_000) })
+    expect(second.headers.get('range')).toBe('0-599999')
+    const status = await fetch(url(location))
+    expect(status.status).toBe(204)
+    expect(status.headers.get('range')).toBe('0-599999')
+    const put = await fetch(url(`${location}?digest=${b.digest}`), { method: 'PUT', body: bytes.subarray(600_000) })
+    expect(put.status).toBe(201)
+    expect(Buffer.compare(await blobBytes('up/chunked', b.digest), Buffer.from(bytes))).toBe(0)
+    // blobs of several chunks are balanced UnixFS files; the index knows the size
+    expect((await ours.digestIndex.get(b.digest))?.size).toBe(bytes.length)
+    expect(await fetch(url(location)).then(r => r.status)).toBe(404)
+  })
+
+  it('refuses a non-contiguous chunk with 416 RANGE_INVALID', async () => {
+    const location = await startUpload('up/gap')
+    await fetch(url(location), { method: 'PATCH', body: new Uint8Array(10), headers: { 'content-range': '0-9' } })
+    const res = await fetch(url(location), { method: 'PATCH', body: new Uint8Array(10), headers: { 'content-range': '20-29' } })
+    expect(res.status).toBe(416)
+    expect(await ociCode(res)).toBe('RANGE_INVALID')
+  })
+
+  it('stores nothing when the content does not match the digest (400 DIGEST_INVALID)', async () => {
+    const bytes = deterministicBytes(5000, 3)
+    const claimed = sha256Digest(deterministicBytes(5000, 4))
+    const filesBefore = await readdir(ours.uploadsDir)
+    const location = await startUpload('up/bad')
+    const res = await fetch(url(`${location}?digest=${claimed}`), { method: 'PUT', body: bytes })
+    expect(res.status).toBe(400)
+    expect(await ociCode(res)).toBe('DIGEST_INVALID')
+    expect(await ours.digestIndex.get(claimed)).toBeUndefined()
+    expect(await ours.digestIndex.get(sha256Digest(bytes))).toBeUndefined()
+    const mono = await fetch(url(`/v2/up/bad/blobs/uploads/?digest=${claimed}`), { method: 'POST', body: bytes })
+    expect(await ociCode(mono)).toBe('DIGEST_INVALID')
+    expect(await fetch(url(`/v2/up/bad/blobs/${claimed}`), { method: 'HEAD' }).then(r => r.status)).toBe(404)
+    // the session files are gone too
+    expect(await readdir(ours.uploadsDir)).toEqual(filesBefore)
+  })
+
+  it('cancels uploads, and rejects unknown or foreign sessions and a missing digest', async () => {
+    const location = await startUpload('up/cancel')
+    expect(await fetch(url(location), { method: 'DELETE' }).then(r => r.status)).toBe(204)
+    const gone = await fetch(url(location), { method: 'PATCH', body: new Uint8Array(1) })
+    expect(gone.status).toBe(404)
+    expect(await ociCode(gone)).toBe('BLOB_UPLOAD_UNKNOWN')
+    const other = await startUpload('up/one')
+    const foreign = await fetch(url(other.replace('up/one', 'up/two')))
+    expect(await ociCode(foreign)).toBe('BLOB_UPLOAD_UNKNOWN')
+    const noDigest = await fetch(url(other), { method: 'PUT' })
+    expect(noDigest.status).toBe(400)
+    expect(await ociCode(noDigest)).toBe('DIGEST_INVALID')
+  })
+
+  it('mounts a known blob across repositories (201) and starts an upload for an unknown one (202)', async () => {
+    const b = blobOf(deterministicBytes(100, 5))
+    await pushBlob(ours.url, 'up/src', b)
+    const mounted = await fetch(url(`/v2/up/dst/blobs/uploads/?mount=${b.digest}&from=up/src`), { method: 'POST' })
+    expect(mounted.status).toBe(201)
+    expect(mounted.headers.get('docker-content-digest')).toBe(b.digest)
+    const unknown = await fetch(url(`/v2/up/dst/blobs/uploads/?mount=sha256:${'9'.repeat(64)}&from=up/src`), { method: 'POST' })
+    expect(unknown.status).toBe(202)
+  })
+
+  it('keeps concurrent sessions apart', async () => {
+    const blobs = Array.from({ length: 8 }, (_, i) => blobOf(deterministicBytes(300_000 + i, 100 + i)))
+    await Promise.all(blobs.map(async b => {
+      const location = await startUpload('up/parallel')
+      for (let offset = 0; offset < b.size; offset += 65_536) {
+        const chunk = b.bytes.subarray(offset, offset + 65_536)
+        const res = await fetch(url(location), { method: 'PATCH', body: chunk, headers: { 'content-range': `${offset}-${offset + chunk.length - 1}` } })
+        expect(res.status).toBe(202)
+      }
+      expect(await fetch(url(`${location}?digest=${b.digest}`), { method: 'PUT' }).then(r => r.status)).toBe(201)
+    }))
+    for (const b of blobs) expect(sha256Digest(await blobBytes('up/parallel', b.digest))).toBe(b.digest)
+  })
+})
+
+describe('registry push side: manifests', () => {
+  it('takes a multi-platform index pushed after its platform manifests, and records it', async () => {
+    const image = await pushMultiPlatformImage(ours.url, 'pushed/multi', '1')
+    const rec = await ours.catalog.get('pushed/multi:1')
+    expect(rec).toMatchObject({ name: 'pushed/multi', tag: '1', digest: image.digest, mediaType: OCI_INDEX, platforms: ['linux/amd64', 'linux/arm64/v8'], source: 'push', importedBy: 'local' })
+    expect(rec?.size).toBe([...image.blobs.values()].reduce((sum, b) => sum + b.size, 0))
+    expect(ours.pinned.map(c => c.toString())).toContain(rec?.cid)
+    // the layout in IPFS holds every blob byte-for-byte
+    const digests: string[] = []
+    for await (const b of openLayout(ours.pinned.at(-1)!, ours.blockstore).blobs()) digests.push(b.digest)
+    expect(digests.sort()).toEqual([...image.blobs.keys()].sort())
+    const res = await fetch(url('/v2/pushed/multi/manifests/1'))
+    expect(res.headers.get('docker-content-digest')).toBe(image.digest)
+    expect(await fetch(url(`/v2/${rec?.cid ?? ''}/manifests/latest`)).then(r => r.headers.get('docker-content-digest'))).toBe(image.digest)
+  })
+
+  it('records a single-platform manifest with the platform from its config; last PUT of a tag wins', async () => {
+    const config = blobOf(new TextEncoder().encode(JSON.stringify({ os: 'linux', architecture: 'arm', variant: 'v7', rootfs: { type: 'layers', diff_ids: [] } })), 'application/vnd.oci.image.config.v1+json')
+    await pushBlob(ours.url, 'pushed/single', config)
+    const manifests = [1, 2].map(n => blobOf(new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: config.mediaType, digest: config.digest, size: config.size }, layers: [], annotations: { n: String(n) } })), OCI_MANIFEST))
+    await Promise.all(manifests.map(async m => pushManifest(ours.url, 'pushed/single', 'x', m)))
+    const rec = await ours.catalog.resolve('pushed/single', 'x')
+    expect(rec?.platforms).toEqual(['linux/arm/v7'])
+    expect(manifests.map(m => m.digest)).toContain(rec?.digest)
+    await pushManifest(ours.url, 'pushed/single', 'x', manifests[1]!)
+    expect((await ours.catalog.resolve('pushed/single', 'x'))?.digest).toBe(manifests[1]!.digest)
+    // by digest only: stored and servable, but no catalog record
+    const third = blobOf(new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: config.mediaType, digest: config.digest, size: config.size }, layers: [] })), OCI_MANIFEST)
+    expect(await pushManifest(ours.url, 'pushed/single', third.digest, third)).toBe(third.digest)
+    expect(await fetch(url(`/v2/pushed/single/manifests/${third.digest}`)).then(r => r.status)).toBe(200)
+  })
+
+  const put = async (name: string, reference: string, body: Uint8Array, type = OCI_MANIFEST): Promise<Response> =>
+    fetch(url(`/v2/${name}/manifests/${reference}`), { method: 'PUT', body, headers: { 'content-type': type } })
+
+  it('refuses manifests that reference blobs never pushed (400 MANIFEST_BLOB_UNKNOWN)', async () => {
+    const missing = `sha256:${'7'.repeat(64)}`
+    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'x', digest: missing, size: 1 }, layers: [] }))
+    const res = await put('bad/manifest', '1', manifest)
+    expect(res.status).toBe(400)
+    expect(await ociCode(res)).toBe('MANIFEST_BLOB_UNKNOWN')
+    const index = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: missing, size: 10 }] }))
+    expect(await ociCode(await put('bad/manifest', '1', index, OCI_INDEX))).toBe('MANIFEST_BLOB_UNKNOWN')
+    expect(await ours.catalog.get('bad/manifest:1')).toBeUndefined()
+  })
+
+  it('refuses invalid, oversized and digest-mismatched manifests with 4xx codes', async () => {
+    const notJson = await put('bad/manifest', '1', new TextEncoder().encode('{nope'))
+    expect([notJson.status, await ociCode(notJson)]).toEqual([400, 'MANIFEST_INVALID'])
+    const schema1 = await put('bad/manifest', '1', new TextEncoder().encode('{"schemaVersion":1}'))
+    expect([schema1.status, await ociCode(schema1)]).toEqual([400, 'MANIFEST_INVALID'])
+    const huge = await put('bad/manifest', '1', new Uint8Array(4 * 1024 * 1024 + 1).fill(32))
+    expect([huge.status, await ociCode(huge)]).toEqual([413, 'MANIFEST_INVALID'])
+    const body = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }))
+    const wrong = await put('bad/manifest', `sha256:${'1'.repeat(64)}`, body, OCI_INDEX)
+    expect([wrong.status, await ociCode(wrong)]).toEqual([400, 'DIGEST_INVALID'])
+    const badName = await put('Bad/Name', '1', body, OCI_INDEX)
+    expect([badName.status, await ociCode(badName)]).toEqual([400, 'NAME_INVALID'])
+  })
+})
