@@ -58,6 +58,8 @@ describe('replication between two nodes with real Docker engines', () => {
     expect(await engines[0]!.docker('images', '-q', 'dmtest/hello:1')).toBe('')
     const { body } = await a.api<Strategy>(`/api/v1/strategy/${encodeURIComponent(created.body.key)}`)
     expect(body.status).toMatchObject({ wanted: 1, loaded: 1 })
+    const { body: pins } = await b.api<Array<{ owners: string[] }>>('/api/v1/pins')
+    expect(pins.filter(p => p.owners.includes('dmtest/hello:1')).length).toBeGreaterThan(3)
   })
 
   it('undoes it on the target when the strategy is deleted', async () => {
@@ -66,5 +68,7 @@ describe('replication between two nodes with real Docker engines', () => {
     expect((await b.api(`/api/v1/strategy/${encodeURIComponent(key)}`, { method: 'DELETE' })).status).toBe(204)
     await eventually(async () => (await cell(a, b.peerId)) == null, 30_000, 'B status removed')
     expect(await engines[1]!.docker('images', '-q', 'dmtest/hello:1')).toBe('')
+    const { body: pins } = await b.api<Array<{ owners: string[] }>>('/api/v1/pins')
+    expect(pins.filter(p => p.owners.includes('dmtest/hello:1'))).toEqual([])
   })
 })

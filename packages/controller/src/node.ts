@@ -99,7 +99,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       log,
       jobs,
       routes: [
-        imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) } }),
+        imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) }, pins: async () => pins.list() }),
         strategyRoutes(strategies),
         replicationRoutes(mesh.store, livePeers)
       ]

@@ -48,6 +48,8 @@ async function indexDigest (dir: string): Promise<string> {
   return index.manifests[0]?.digest ?? ''
 }
 
+// skopeo gzips uncompressed layers (the test image has one) unless told not to, which rewrites manifests;
+// it does the same against docker-registry, so the flags keep the comparison byte-exact
 describe('skopeo against the registry', () => {
   it('inspects and copies by catalog name and by CID, every platform, digests intact', async () => {
     for (const name of ['test/multi:1', `${imported.cid.toString()}:latest`]) {
@@ -57,14 +59,14 @@ describe('skopeo against the registry', () => {
       expect(info.Digest).toBe(multi.digest)
       expect(info.Architecture).toBe('arm64')
       const dir = join(work, name.replace(/[/:]/g, '_'))
-      await skopeo('copy', '--all', '--quiet', '--src-tls-verify=false', `docker://${ours.host}/${name}`, `oci:${dir}`)
+      await skopeo('copy', '--all', '--quiet', '--preserve-digests', '--dest-oci-accept-uncompressed-layers', '--src-tls-verify=false', `docker://${ours.host}/${name}`, `oci:${dir}`)
       expect(await indexDigest(dir)).toBe(multi.digest)
       for (const blob of multi.blobs.values()) {
         expect(sha256Digest(await readFile(join(dir, 'blobs/sha256', digestHex(blob.digest))))).toBe(blob.digest)
       }
     }
     // a single platform, as `docker pull` would pick it
-    await skopeo('copy', '--quiet', '--src-tls-verify=false', '--override-arch', 'amd64', `docker://${ours.host}/test/multi:1`, `oci:${join(work, 'amd64')}`)
+    await skopeo('copy', '--quiet', '--preserve-digests', '--dest-oci-accept-uncompressed-layers', '--src-tls-verify=false', '--override-arch', 'amd64', `docker://${ours.host}/test/multi:1`, `oci:${join(work, 'amd64')}`)
     expect(await indexDigest(join(work, 'amd64'))).toBe(multi.manifests[0]?.digest)
   })
 
@@ -74,11 +76,11 @@ describe('skopeo against the registry', () => {
     // a fresh registry: every blob must really be uploaded
     const target = await startOciRegistry()
     try {
-      await skopeo('copy', '--all', '--quiet', '--dest-tls-verify=false', `oci:${src}:1`, `docker://${target.host}/pushed/img:1`)
+      await skopeo('copy', '--all', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${src}:1`, `docker://${target.host}/pushed/img:1`)
       const rec = await target.catalog.get('pushed/img:1')
       expect(rec).toMatchObject({ digest: multi.digest, platforms: ['linux/amd64', 'linux/arm64/v8'], source: 'push' })
       const back = join(work, 'back')
-      await skopeo('copy', '--all', '--quiet', '--src-tls-verify=false', `docker://${target.host}/pushed/img:1`, `oci:${back}`)
+      await skopeo('copy', '--all', '--quiet', '--preserve-digests', '--dest-oci-accept-uncompressed-layers', '--src-tls-verify=false', `docker://${target.host}/pushed/img:1`, `oci:${back}`)
       expect(await indexDigest(back)).toBe(multi.digest)
       // the pushed layout is the same image: the same root CID as the import
       expect(rec?.cid).toBe(imported.cid.toString())

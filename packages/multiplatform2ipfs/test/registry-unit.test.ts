@@ -8,7 +8,7 @@ import { parseContentRange, parseRange } from '../src/registry/range.js'
 import { route } from '../src/registry/router.js'
 
 const CID = 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354'
-const DIGEST = `sha256:${'a'.repeat(64)}`
+const DIGEST = `sha256:${'a'.repeat(64)}` as const
 
 describe('repository names', () => {
   it('accepts the distribution grammar and CIDs', () => {

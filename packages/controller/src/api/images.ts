@@ -11,6 +11,8 @@ export interface ImagesDeps {
   images: () => Promise<unknown[]>
   /** Pin a DAG on this node, fetching missing blocks from the mesh */
   pin: (cid: CID, signal: AbortSignal) => Promise<void>
+  /** This node's pins and the images (or imports, pushes, API calls) holding them */
+  pins: () => Promise<Array<{ cid: string, owners: string[] }>>
 }
 
 const JobSchema = z.object({
@@ -58,6 +60,11 @@ export function imageRoutes (deps: ImagesDeps): (api: ApiRouter) => void {
       method: 'get', path: '/api/v1/images', tag: 'images', summary: 'Images known to the mesh (name:tag → CID and metadata)',
       responses: { 200: { description: 'Image records' } },
       handler: async () => deps.images()
+    })
+    api.add({
+      method: 'get', path: '/api/v1/pins', tag: 'images', summary: 'This node\'s pins and what holds each',
+      responses: { 200: { description: 'Pins', schema: z.array(z.object({ cid: z.string(), owners: z.array(z.string()) })) } },
+      handler: async () => deps.pins()
     })
     api.add({
       method: 'post', path: '/api/v1/pin/{cid}', tag: 'images', summary: 'Pin a CID on this node (fetches missing blocks from peers)',

@@ -38,6 +38,16 @@ export class PinSet {
     for (const cid of mine) await this.release(cid, image, options)
   }
 
+  /** Every direct pin with the images that hold it */
+  async list (options: { signal?: AbortSignal } = {}): Promise<Array<{ cid: string, owners: string[] }>> {
+    const out: Array<{ cid: string, owners: string[] }> = []
+    for await (const pin of this.pins.ls(options)) {
+      const value = pin.metadata[OWNERS]
+      out.push({ cid: pin.cid.toString(), owners: typeof value === 'string' && value !== '' ? value.split('\n') : [] })
+    }
+    return out
+  }
+
   async holds (cid: CID, image: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     return (await this.owners(cid, options))?.includes(image) ?? false
   }
