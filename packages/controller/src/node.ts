@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import {
   createMeshNode, loadPeerstore, loadSwarmKey, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
@@ -98,6 +99,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       version: VERSION,
       log,
       jobs,
+      webRoot: fileURLToPath(new URL('../../web/dist/', import.meta.url)),
       routes: [
         imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) }, pins: async () => pins.list() }),
         strategyRoutes(strategies),

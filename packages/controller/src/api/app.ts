@@ -1,4 +1,6 @@
 import { OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import express, { type Express } from 'express'
 import swaggerUi from 'swagger-ui-express'
 import { crdtRoutes } from './crdt.js'
@@ -20,6 +22,8 @@ export interface AppInit {
   routes?: Array<(api: ApiRouter) => void>
   /** Body size limit for JSON requests */
   bodyLimit?: string
+  /** The built dashboard (packages/web/dist), served at / */
+  webRoot?: string
 }
 
 /** The REST API: /api/v1, /health, /openapi.json and Swagger UI at /swagger. No CORS: same origin only. */
@@ -43,7 +47,21 @@ export function createApp (init: AppInit): Express {
   app.get('/openapi.json', (_req, res) => { res.json(document) })
   app.use('/swagger', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'DistroMash API' }))
 
+  serveDashboard(app, init.webRoot)
   app.use(notFoundHandler)
   app.use(errorHandler(init.log))
   return app
+}
+
+/**
+ * The dashboard is a single-page app: its files, and index.html for any other GET outside the
+ * API, so client-side routes survive a reload. Same origin as the API, so no CORS is needed.
+ */
+function serveDashboard (app: Express, webRoot?: string): void {
+  if (webRoot == null || !existsSync(join(webRoot, 'index.html'))) {
+    app.get('/', (_req, res) => { res.type('text/plain').send('DistroMash node. The dashboard is not built (run `make build`); the API is at /api/v1, Swagger UI at /swagger.\n') })
+    return
+  }
+  app.use(express.static(webRoot, { index: 'index.html', maxAge: '1h', setHeaders: (res, path) => { if (path.endsWith('index.html')) res.setHeader('cache-control', 'no-cache') } }))
+  app.get(/^\/(?!api\/|swagger|openapi\.json|health).*/, (_req, res) => { res.sendFile(join(webRoot, 'index.html')) })
 }
