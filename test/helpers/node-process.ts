@@ -13,6 +13,7 @@ export interface NodeOptions {
   swarmKey?: string
   apiPort?: number
   swarmPort?: number
+  registryPort?: number
   extraArgs?: string[]
   env?: Record<string, string>
 }
@@ -22,18 +23,21 @@ export class NodeProcess {
   peerId = ''
   addrs: string[] = []
   apiUrl = ''
+  /** http://127.0.0.1:<port> of the node's OCI registry */
+  registryUrl = ''
   output = ''
   private child?: ChildProcess
   private exited?: Promise<number | null>
 
-  private constructor (readonly options: Required<Pick<NodeOptions, 'dataDir' | 'apiPort' | 'swarmPort'>> & NodeOptions) {}
+  private constructor (readonly options: Required<Pick<NodeOptions, 'dataDir' | 'apiPort' | 'swarmPort' | 'registryPort'>> & NodeOptions) {}
 
   static async start (options: NodeOptions = {}): Promise<NodeProcess> {
     const node = new NodeProcess({
       ...options,
       dataDir: options.dataDir ?? await mkdtemp(join(tmpdir(), 'dm-node-')),
       apiPort: options.apiPort ?? await freePort(),
-      swarmPort: options.swarmPort ?? await freePort()
+      swarmPort: options.swarmPort ?? await freePort(),
+      registryPort: options.registryPort ?? await freePort()
     })
     await node.launch()
     return node
@@ -72,7 +76,7 @@ export class NodeProcess {
   private async launch (): Promise<void> {
     const o = this.options
     const args = ['node', '--data-dir', o.dataDir, '--api-port', String(o.apiPort),
-      '--swarm-listen', `/ip4/127.0.0.1/tcp/${o.swarmPort}`, '--registry-port', String(await freePort()),
+      '--swarm-listen', `/ip4/127.0.0.1/tcp/${o.swarmPort}`, '--registry-port', String(o.registryPort),
       '--peerstore', o.peerstore ?? join(o.dataDir, 'peerstore.none'), ...(o.swarmKey != null ? ['--swarm-key', o.swarmKey] : []),
       ...(o.extraArgs ?? [])]
     this.output = ''
@@ -91,6 +95,7 @@ export class NodeProcess {
       if (api?.[1] != null) {
         this.apiUrl = api[1]
         this.peerId = /^peer id: (\S+)$/m.exec(this.output)?.[1] ?? ''
+        this.registryUrl = /^registry: (\S+)$/m.exec(this.output)?.[1] ?? ''
         this.addrs = [...this.output.matchAll(/^listening: (\S+)$/gm)].map(m => m[1] ?? '')
         return
       }
