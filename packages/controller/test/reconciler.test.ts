@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest'
+import { createHash } from 'node:crypto'
+import { pino } from 'pino'
+import { createHeliaLight } from 'helia'
+import { MemoryStore } from '@distromash/p2pcomm'
+import { addFile, digestToRawCid, writeLayout, type Digest } from '@distromash/multiplatform2ipfs'
+import type { Blockstore } from 'interface-blockstore'
+import { MemoryDockerEngine } from '../src/reconciler/memory-docker.js'
+import { PinSet } from '../src/reconciler/pin-set.js'
+import { Reconciler } from '../src/reconciler/reconciler.js'
+import { statusKey } from '../src/reconciler/status.js'
+import { ASSIGNMENT_PREFIX, STRATEGY_PREFIX, type StrategyRecord } from '../src/strategies/strategy.js'
+
+const ME = '12D3KooWme'
+const log = pino({ level: 'silent' })
+const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
+const digest = (b: Uint8Array): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest
+
+/** A two-platform image layout built in memory: index → amd64 and arm64 manifests, each with a config and a layer */
+async function twoPlatformImage (blockstore: Blockstore): Promise<{ cid: string, arm64Layer: Digest, amd64Layer: Digest }> {
+  const blobs = new Map<Digest, Awaited<ReturnType<typeof addFile>>>()
+  const put = async (bytes: Uint8Array): Promise<{ digest: Digest, size: number }> => {
+    const d = digest(bytes)
+    blobs.set(d, await addFile(bytes, blockstore))
+    return { digest: d, size: bytes.length }
+  }
+  const manifests = []
+  const layers: Record<string, Digest> = {}
+  for (const arch of ['amd64', 'arm64']) {
+    const layer = await put(new Uint8Array(200 * 1024).fill(arch === 'amd64' ? 1 : 2))
+    layers[arch] = layer.digest
+    const config = await put(json({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }))
+    const manifest = await put(json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }] }))
+    manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, platform: { os: 'linux', architecture: arch } })
+  }
+  const index = await put(json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }))
+  const root = await writeLayout({ top: { mediaType: 'application/vnd.oci.image.index.v1+json', ...index }, tag: '1', blobs }, blockstore)
+  return { cid: root.cid.toString(), amd64Layer: layers.amd64 as Digest, arm64Layer: layers.arm64 as Digest }
+}
+
+async function setup (arch: string | null = 'linux/amd64') {
+  const source = createHeliaLight()
+  const image = await twoPlatformImage(source.blockstore)
+  // this node starts empty; blocks "arrive from the mesh" by copying from the source on demand
+  const helia = createHeliaLight()
+  const local = helia.blockstore
+  const blockstore = new Proxy(local, {
+    get (target, prop) {
+      if (prop !== 'get') return (Reflect.get(target, prop) as (...a: unknown[]) => unknown).bind(target)
+      return async function * (cid: Parameters<Blockstore['get']>[0], options?: Parameters<Blockstore['get']>[1]) {
+        if (!await local.has(cid)) await local.put(cid, source.blockstore.get(cid, options))
+        yield * local.get(cid, options)
+      }
+    }
+  }) as unknown as Blockstore
+  const store = new MemoryStore()
+  lastStore = store
+  const docker = new MemoryDockerEngine(arch)
+  const pins = new PinSet(helia.pins)
+  const reconciler = new Reconciler({ peerId: ME, store, resolve: async n => (n === 'app:1' ? { cid: image.cid } : undefined), blockstore, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
+  return { image, helia, store, docker, pins, reconciler }
+}
+
+const strategy = (key: string, execute = true): StrategyRecord => ({ key, type: 'percentage', nametag: 'app:1', percentage: 50, execute, createdAt: '', updatedAt: '', createdBy: 'x' })
+
+let lastStore: MemoryStore | undefined
+async function until (check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error(`timed out: ${what}: ${JSON.stringify(await lastStore?.list('status/'))}`)
+}
+
+describe('reconciler', () => {
+  it('fetches only its platform, pins it, loads it through the registry, reports loaded', async () => {
+    const { image, helia, store, docker, reconciler } = await setup()
+    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
+    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    expect(docker.pulls).toEqual(['127.0.0.1:5005/app:1'])
+    expect(await docker.imageId('app:1')).toBeDefined()
+    // single-chunk layers: their CID is their digest; only this platform's layer was fetched and pinned
+    const amd64 = digestToRawCid(image.amd64Layer)
+    expect(await helia.blockstore.has(amd64)).toBe(true)
+    expect(await helia.pins.isPinned(amd64)).toBe(true)
+    expect(await helia.blockstore.has(digestToRawCid(image.arm64Layer))).toBe(false)
+    await reconciler.stop()
+  })
+
+  it('reports pinned (no docker) without an engine', async () => {
+    const { store, reconciler } = await setup(null)
+    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
+    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'pinned', 'pinned')
+    expect(await store.get(statusKey(ME, 'app:1'))).toMatchObject({ docker: false, state: 'pinned' })
+    await reconciler.stop()
+  })
+
+  it('ignores strategies that do not execute or do not assign this peer', async () => {
+    const { store, docker, reconciler } = await setup()
+    await store.put(STRATEGY_PREFIX + 'dry', strategy('dry', false))
+    await store.put(ASSIGNMENT_PREFIX + 'dry', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await store.put(STRATEGY_PREFIX + 'other', strategy('other'))
+    await store.put(ASSIGNMENT_PREFIX + 'other', { peers: ['12D3KooWsomeoneelse'], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(docker.pulls).toEqual([])
+    expect(await store.list('status/')).toEqual([])
+    await reconciler.stop()
+  })
+
+  it('keeps the image while another strategy selects it, and releases it with the last one', async () => {
+    const { store, docker, helia, reconciler } = await setup()
+    for (const key of ['s1', 's2']) {
+      await store.put(STRATEGY_PREFIX + key, strategy(key))
+      await store.put(ASSIGNMENT_PREFIX + key, { peers: [ME], replicas: 1, at: '', by: 'x' })
+    }
+    await reconciler.start()
+    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    await store.delete(STRATEGY_PREFIX + 's1')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(await docker.imageId('app:1')).toBeDefined()
+    await store.delete(STRATEGY_PREFIX + 's2')
+    await until(async () => (await store.get(statusKey(ME, 'app:1'))) === undefined, 'released')
+    expect(await docker.imageId('app:1')).toBeUndefined()
+    const left = []
+    for await (const pin of helia.pins.ls()) left.push(pin)
+    expect(left).toEqual([])
+    await reconciler.stop()
+  })
+
+  it('does not fetch again after a restart when pins and engine agree', async () => {
+    const { store, docker, helia, image, reconciler } = await setup()
+    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
+    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    await reconciler.stop()
+    const again = new Reconciler({ peerId: ME, store, resolve: async () => ({ cid: image.cid }), blockstore: helia.blockstore, pins: new PinSet(helia.pins), docker, registry: '127.0.0.1:5005', log })
+    await again.start()
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(docker.pulls).toHaveLength(1)
+    await again.stop()
+  })
+
+  it('records a failure with a retry time instead of hiding it', async () => {
+    const { store, reconciler } = await setup('linux/s390x')
+    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
+    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'failed', 'failed')
+    const status = await store.get(statusKey(ME, 'app:1')) as { error: string, retryAt: string, attempts: number }
+    expect(status.error).toMatch(/no manifest for linux\/s390x/)
+    expect(Date.parse(status.retryAt)).toBeGreaterThan(Date.now())
+    expect(status.attempts).toBe(1)
+    await reconciler.stop()
+  })
+})
