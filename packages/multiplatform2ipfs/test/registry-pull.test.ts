@@ -155,6 +155,14 @@ describe('registry pull side: bad input', () => {
     })
   }
 
+  it('refuses methods the API does not have with 405 UNSUPPORTED', async () => {
+    for (const [method, path] of [['DELETE', `/v2/busybox/blobs/${DIGEST}`], ['PATCH', '/v2/busybox/manifests/1.35.0'], ['GET', '/v2/busybox/blobs/uploads/'], ['POST', '/v2/busybox/tags/list']] as const) {
+      const res = await get(path, { method })
+      expect(res.status, `${method} ${path}`).toBe(405)
+      expect(await ociCode(res)).toBe('UNSUPPORTED')
+    }
+  })
+
   it('refuses path traversal and encoded dots sent raw, and overlong names', async () => {
     for (const path of ['/v2/../../etc/manifests/latest', '/v2/a/../b/manifests/latest', '/v2/%2e%2e/manifests/latest', '/v2/a/%2E%2E/blobs/' + DIGEST,
       `/v2/${'a'.repeat(300)}/manifests/latest`, `/v2/${'a/'.repeat(600)}x/manifests/latest`]) {

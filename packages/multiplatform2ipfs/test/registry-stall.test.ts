@@ -17,6 +17,8 @@ import type { CID } from 'multiformats/cid'
  */
 class StallingBlockstore {
   readonly aborted: string[] = []
+  /** Like a store that ignores its signal entirely: gets never settle. */
+  deaf = false
   constructor (readonly backing: MemoryBlockstore, readonly delivered: Set<string>) {}
   has = async (cid: CID): Promise<boolean> => this.backing.has(cid)
   put = async (cid: CID, bytes: Uint8Array): Promise<CID> => this.backing.put(cid, bytes)
@@ -25,6 +27,7 @@ class StallingBlockstore {
       yield * this.backing.get(cid)
       return
     }
+    if (this.deaf) await new Promise(() => {})
     await new Promise((_resolve, reject) => {
       options.signal?.addEventListener('abort', () => { this.aborted.push(cid.toString()); reject(options.signal?.reason) }, { once: true })
     })
@@ -96,6 +99,17 @@ describe('blocks that never arrive', () => {
       expect(ms).toBeLessThan(STALL_MS * 4)
     } finally {
       stalling.delivered.delete(firstLeaf)
+    }
+  })
+
+  it('a blockstore that ignores its signal still cannot hang a request', async () => {
+    stalling.deaf = true
+    try {
+      const { value: res, ms } = await timed(async () => fetch(`${ours.url}/v2/anything/blobs/${digest}`))
+      expect(res.status).toBe(503)
+      expect(ms).toBeLessThan(STALL_MS * 4)
+    } finally {
+      stalling.deaf = false
     }
   })
 

@@ -6,47 +6,48 @@
  * most `readAhead` sibling blocks are requested ahead of the one being sent, which keeps bitswap
  * busy on a mesh fetch while memory stays bounded (readAhead × 256 KiB per request).
  *
- * Every block get carries the request's signal and a stall timeout, so a client that disconnects
- * aborts its bitswap wants, and a block that never arrives ends the request instead of hanging it.
+ * Every block get carries the request's watchdog signal, so a client that disconnects aborts its
+ * bitswap wants, and a block that never arrives ends the request instead of hanging it.
  */
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import * as raw from 'multiformats/codecs/raw'
 import { BlockTimeoutError } from './errors.js'
+import type { StallWatchdog } from './watchdog.js'
 import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
 
 export type ReadableBlockstore = Pick<Blockstore, 'get'>
 
 export interface BlockReadOptions {
-  signal?: AbortSignal
-  /** Fail a block get that made no progress for this long. */
-  stallTimeoutMs: number
+  /** Aborts on client disconnect and on a stall (see StallWatchdog). */
+  watchdog: StallWatchdog
 }
 
-/** A blockstore view whose gets honour `signal` and fail with BlockTimeoutError after the stall timeout. */
+/** A blockstore view whose gets run under the request's watchdog (for openLayout's exporter). */
 export function guardedBlockstore (blockstore: ReadableBlockstore, options: BlockReadOptions): ReadableBlockstore {
   return {
-    get: async function * (cid, getOptions = {}) {
-      yield await getBlock(blockstore, cid, { ...options, signal: anySignal(options.signal, getOptions.signal) })
+    get: async function * (cid) {
+      yield await getBlock(blockstore, cid, options)
     }
   }
 }
 
 export async function getBlock (blockstore: ReadableBlockstore, cid: CID, options: BlockReadOptions): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(options.stallTimeoutMs)
-  const signal = anySignal(options.signal, timeout)
+  const { watchdog } = options
   const read = async (): Promise<Uint8Array> => {
     const parts: Uint8Array[] = []
-    for await (const part of blockstore.get(cid, { signal })) parts.push(part)
+    for await (const part of blockstore.get(cid, { signal: watchdog.signal })) parts.push(part)
     return parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts)
   }
   try {
     // race the abort too: a blockstore that ignores its signal must not hang the request
-    return await raceAbort(read(), signal)
+    return await watchdog.track(raceAbort(read(), watchdog.signal))
   } catch (err) {
-    if (timeout.aborted && options.signal?.aborted !== true) {
-      throw new BlockTimeoutError(`block ${cid.toString()} did not arrive within ${options.stallTimeoutMs} ms`, { cid: cid.toString() })
+    // the blockstore may reject with its own AbortError first; the watchdog's reason says why
+    const reason: unknown = watchdog.signal.reason
+    if (watchdog.signal.aborted && reason instanceof BlockTimeoutError) {
+      throw new BlockTimeoutError(`block ${cid.toString()}: ${reason.message}`, { cid: cid.toString() })
     }
     throw err
   }
@@ -111,10 +112,6 @@ async function * ordered<T, R> (items: T[], window: number, fn: (item: T) => Pro
     fill()
     yield [items[i] as T, await (inflight.shift() as Promise<R>)]
   }
-}
-
-function anySignal (...signals: Array<AbortSignal | undefined>): AbortSignal {
-  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined))
 }
 
 async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {

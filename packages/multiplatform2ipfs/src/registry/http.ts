@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { once } from 'node:events'
 import { errorBody, ociError } from './errors.js'
 import type { RegistryLogger } from './components.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -20,8 +19,13 @@ export function requestContext (req: IncomingMessage, res: ServerResponse): Requ
   const controller = new AbortController()
   // 'close' before the response finished means the client disconnected: stop block fetches
   res.once('close', () => { if (!res.writableFinished) controller.abort(new Error('client disconnected')) })
-  const url = new URL(req.url ?? '/', 'http://registry.invalid')
   const rawPath = (req.url ?? '/').split('?')[0] ?? '/'
+  let url: URL
+  try {
+    url = new URL(req.url ?? '/', 'http://registry.invalid')
+  } catch {
+    url = new URL('http://registry.invalid/') // unparseable: routing on rawPath will refuse it
+  }
   return { req, res, url, rawPath, signal: controller.signal }
 }
 
@@ -52,7 +56,12 @@ export function sendError (ctx: RequestContext, err: unknown, log?: RegistryLogg
 
 /** Streams `source` to the response with backpressure; errors destroy the socket (headers are gone). */
 export async function sendStream (ctx: RequestContext, source: AsyncIterable<Uint8Array>): Promise<void> {
-  await pipeline(Readable.from(source), ctx.res, { signal: ctx.signal })
+  const { res } = ctx
+  for await (const chunk of source) {
+    // wait for the socket to take what it has before reading more blocks: backpressure
+    if (!res.write(chunk)) await once(res, 'drain', { signal: ctx.signal })
+  }
+  res.end()
 }
 
 /** Reads a small request body whole, refusing more than `limit` bytes. */

@@ -31,7 +31,7 @@ export function manifestPusher (components: RegistryComponents, importedBy: stri
   const { blockstore, digestIndex, catalog } = components
 
   /** A referenced blob must already be here; foreign layers (with urls) are allowed to be absent. */
-  const require = async (d: Descriptor, into: Map<Digest, StoredFile>, read: ReadContext): Promise<StoredFile | undefined> => {
+  const requireBlob = async (d: Descriptor, into: Map<Digest, StoredFile>, read: ReadContext): Promise<StoredFile | undefined> => {
     const file = await digestIndex.get(d.digest, read)
     if (file !== undefined && await blockstore.has(file.cid, read)) {
       into.set(d.digest, file)
@@ -42,7 +42,7 @@ export function manifestPusher (components: RegistryComponents, importedBy: stri
   }
 
   const collectManifest = async (manifest: ParsedManifest & { kind: 'manifest' }, into: Collected, read: ReadContext): Promise<void> => {
-    for (const d of [manifest.manifest.config, ...manifest.manifest.layers]) await require(d, into.blobs, read)
+    for (const d of [manifest.manifest.config, ...manifest.manifest.layers]) await requireBlob(d, into.blobs, read)
   }
 
   const collect = async (parsed: ParsedManifest, read: ReadContext): Promise<Collected> => {
@@ -53,7 +53,7 @@ export function manifestPusher (components: RegistryComponents, importedBy: stri
       return into
     }
     for (const child of parsed.index.manifests) {
-      const file = await require(child, into.blobs, read)
+      const file = await requireBlob(child, into.blobs, read)
       if (file === undefined) continue
       const bytes = Buffer.concat(await all(readUnixFsFile(blockstore, file.cid, read)))
       const childParsed = parseManifest(bytes, child.mediaType)

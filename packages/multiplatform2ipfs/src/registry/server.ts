@@ -16,6 +16,7 @@ import { route } from './router.js'
 import { RegistryStorage, type ReadContext } from './storage.js'
 import { listTags } from './tags.js'
 import { UploadSessions } from './upload-sessions.js'
+import { StallWatchdog } from './watchdog.js'
 import { handleUpload } from './uploads.js'
 
 export interface Registry {
@@ -43,7 +44,7 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
     if (r === undefined) throw new UnsupportedError(`${ctx.req.method ?? ''} ${ctx.rawPath.slice(0, 200)} is not part of the distribution API`)
     if (r.kind === 'base') return sendJson(ctx, 200, {})
     const name = validateName(r.name)
-    const read: ReadContext = { signal: ctx.signal, stallTimeoutMs, readAhead }
+    const read: ReadContext = { signal: ctx.signal, watchdog: new StallWatchdog(stallTimeoutMs, ctx.signal), readAhead }
     switch (r.kind) {
       case 'manifest': return handleManifest(ctx, storage, pusher, read, name, r.reference)
       case 'blob': return serveBlob(ctx, storage, read, name, r.digest)
@@ -54,7 +55,8 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
 
   const handler: RequestListener = (req, res) => {
     const ctx = requestContext(req, res)
-    dispatch(ctx).catch((err: unknown) => { sendError(ctx, err, components.log) })
+    // a promise chain from the first line: nothing a client sends can become an unhandled rejection
+    Promise.resolve().then(async () => dispatch(ctx)).catch((err: unknown) => { sendError(ctx, err, components.log) })
   }
 
   let server: Server | undefined

@@ -12,6 +12,7 @@ import { openLayout, type ImageLayout } from '../layout/reader.js'
 import { BlobUnknownError, ManifestUnknownError, NameUnknownError } from './errors.js'
 import { guardedBlockstore, readUnixFsFile, type ReadableBlockstore } from './block-reader.js'
 import { cidFromName } from './names.js'
+import type { StallWatchdog } from './watchdog.js'
 import type { Digest } from '../digest.js'
 import type { RegistryComponents } from './components.js'
 import { CID } from 'multiformats/cid'
@@ -29,29 +30,34 @@ export interface ManifestContent {
 }
 
 export interface ReadContext {
+  /** The request's signal (client disconnect). */
   signal: AbortSignal
-  stallTimeoutMs: number
+  /** Block reads: the request's signal plus the stall timeout. */
+  watchdog: StallWatchdog
   readAhead: number
 }
 
 export class RegistryStorage {
   constructor (private readonly components: RegistryComponents) {}
 
-  /** The layout roots a name stands for: one for a CID or a tag, every recorded tag otherwise. */
-  async roots (name: string, tag?: string): Promise<CID[]> {
+  /** The layout roots a name stands for: one for a CID or a tag, each recorded tag's otherwise (lazily). */
+  async * roots (name: string, tag?: string): AsyncGenerator<CID> {
     const cid = cidFromName(name)
-    if (cid !== undefined) return [cid]
+    if (cid !== undefined) {
+      yield cid
+      return
+    }
     const { catalog } = this.components
-    const tags = tag === undefined ? await catalog.tags(name) : [tag]
-    const records = await Promise.all(tags.map(async t => catalog.resolve(name, t)))
-    return records.flatMap(r => r === undefined ? [] : [cidOf(r.cid)])
+    for (const t of tag === undefined ? await catalog.tags(name) : [tag]) {
+      const record = await catalog.resolve(name, t)
+      if (record !== undefined) yield CID.parse(record.cid) // validated as a CIDv1 string
+    }
   }
 
   async manifestByTag (name: string, tag: string, ctx: ReadContext): Promise<ManifestContent> {
-    const [root] = await this.roots(name, tag)
+    const root = await first(this.roots(name, tag))
     if (root === undefined) {
-      const known = (await this.roots(name)).length > 0
-      if (!known) throw new NameUnknownError(`repository ${name} is not known`, { name })
+      if (await first(this.roots(name)) === undefined) throw new NameUnknownError(`repository ${name} is not known`, { name })
       throw new ManifestUnknownError(`manifest ${name}:${tag} is not known`, { name, tag })
     }
     const layout = this.layout(root, ctx)
@@ -88,7 +94,7 @@ export class RegistryStorage {
     if (indexed !== undefined && await this.components.blockstore.has(indexed.cid, ctx)) {
       return { digest, cid: indexed.cid, size: indexed.size }
     }
-    for (const root of await this.roots(name)) {
+    for await (const root of this.roots(name)) {
       try {
         return await this.layout(root, ctx).stat(digest, ctx)
       } catch (err) {
@@ -120,8 +126,10 @@ export class RegistryStorage {
   }
 }
 
-function cidOf (value: string): CID {
-  return CID.parse(value) // catalog records were validated as CIDv1 strings
+async function first<T> (source: AsyncGenerator<T>): Promise<T | undefined> {
+  const next = await source.next()
+  await source.return(undefined)
+  return next.done === true ? undefined : next.value
 }
 
 /** Errors that mean "this is not (in) an image layout", as opposed to timeouts and aborts. */
