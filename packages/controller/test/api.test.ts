@@ -27,13 +27,20 @@ describe('API of a running node', () => {
   })
 
   it('stores, reads, lists and deletes keys with slashes (URL-encoded)', async () => {
-    const key = 'status/12D3KooWabc/busybox:1.35.0'
+    const key = 'notes/12D3KooWabc/busybox:1.35.0'
     const put = await node.api('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key, value: { state: 'loaded' } }) })
     expect(put.status).toBe(201)
     expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`)).body).toEqual({ key, value: { state: 'loaded' } })
     expect((await node.api('/api/v1/crdt')).body).toEqual([{ key, value: { state: 'loaded' } }])
     expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`, { method: 'DELETE', headers: auth })).status).toBe(204)
     expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`)).status).toBe(404)
+  })
+
+  it('validates records against the schema of their key prefix', async () => {
+    const res = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key: 'status/12D3KooWabc/busybox:1.35.0', value: { state: 'loaded' } }) })
+    expect(res.status).toBe(400)
+    expect(res.body.error.field).toBe('value')
+    expect(res.body.error.message).toMatch(/status\/12D3KooWabc/)
   })
 
   it('requires the bearer token on mutating endpoints only', async () => {
