@@ -2,6 +2,7 @@ import { openLayout, parseManifest, platformMatches, parsePlatform, platformDesc
 import type { Blockstore } from 'interface-blockstore'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
+import { createHash } from 'node:crypto'
 
 export interface FetchOptions {
   /** The engine's platform; the index's matching manifest is the only one fetched */
@@ -10,6 +11,8 @@ export interface FetchOptions {
   onProgress?: (done: number, total: number) => void
   /** Blobs fetched at once */
   concurrency?: number
+  /** Orders the blobs differently on every peer (its peer ID), see below */
+  seed?: string
 }
 
 export interface FetchedImage {
@@ -33,7 +36,9 @@ export async function fetchImage (root: CID, blockstore: Blockstore, options: Fe
   const blobs = await Promise.all(needed.map(async digest => layout.stat(digest, read)))
   const total = blobs.reduce((sum, b) => sum + b.size, 0)
   let done = 0
-  const queue = [...blobs]
+  // peers replicating the same image at once start on different blobs, so each soon has
+  // something the others lack and bitswap spreads the load instead of all asking the source
+  const queue = shuffled(blobs, options.seed ?? '')
   const worker = async (): Promise<void> => {
     for (let blob = queue.shift(); blob != null; blob = queue.shift()) {
       const entry = await exporter(blob.cid, blockstore, read)
@@ -64,4 +69,9 @@ async function neededBlobs (layout: ReturnType<typeof openLayout>, topDigest: Di
 async function layoutDirectories (root: CID, blockstore: Blockstore, options: { signal?: AbortSignal }): Promise<CID[]> {
   const paths = ['', '/blobs', '/blobs/sha256', '/index.json', '/oci-layout']
   return Promise.all(paths.map(async p => (await exporter(`${root.toString()}${p}`, blockstore, options)).cid))
+}
+
+function shuffled<T extends { digest: string }> (items: T[], seed: string): T[] {
+  const key = (item: T): string => createHash('sha256').update(`${seed}/${item.digest}`).digest('hex')
+  return [...items].sort((a, b) => (key(a) < key(b) ? -1 : 1))
 }

@@ -151,6 +151,7 @@ export class Reconciler {
       await this.report(image, cid, 'fetching', { bytesDone: 0 })
       const fetched = await fetchImage(CID.parse(cid), this.init.blockstore, {
         platform: this.platform ?? hostPlatform(),
+        seed: this.init.peerId,
         signal,
         onProgress: (done, total) => {
           if (Date.now() - lastWrite < PROGRESS_WRITE_MS) return
