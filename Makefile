@@ -12,6 +12,8 @@ install: node_modules/.installed
 
 build: install
 	npx tsc -b
+	npm run --silent typecheck -w @distromash/web
+	npm run --silent build -w @distromash/web
 
 ## Start one node: embedded IPFS, libp2p on :4001, API on http://127.0.0.1:3000
 run: build
