@@ -29,7 +29,7 @@ async function startNode (dir, i, swarmKey, peerstore) {
   const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', d => { out += d })
-  for (let t = 0; t < 300 && !/^api: /m.test(out); t++) await sleep(100)
+  for (let t = 0; t < 1200 && !/^api: /m.test(out); t++) await sleep(100)
   const peerId = /^peer id: (\S+)/m.exec(out)?.[1]
   if (peerId == null) throw new Error(`node ${i} did not start: ${out}`)
   return { i, child, peerId, url: `http://127.0.0.1:${api}`, addr: `/ip4/127.0.0.1/tcp/${swarm}/p2p/${peerId}` }
@@ -71,15 +71,25 @@ try {
   nodes.push(await startNode(dir, 0, swarmKey, join(dir, 'none')))
   const peerstore = join(dir, 'peerstore')
   await writeFile(peerstore, nodes[0].addr + '\n')
-  nodes.push(...await Promise.all(Array.from({ length: N - 1 }, (_, k) => startNode(dir, k + 1, swarmKey, peerstore))))
+  // start in small batches: a node spends ~2 s of CPU loading its modules, and this host has 2 cores
+  for (let k = 1; k < N; k += 4) {
+    const batch = Array.from({ length: Math.min(4, N - k) }, (_, j) => startNode(dir, k + j, swarmKey, peerstore))
+    nodes.push(...await Promise.all(batch))
+  }
   console.log(`${N} nodes started; waiting for the mesh to form`)
+  const deadline = Date.now() + 120_000
+  const seen = new Map()
   for (const node of nodes) {
-    for (let t = 0; t < 300; t++) {
+    while (Date.now() < deadline) {
       const peers = await (await fetch(`${node.url}/api/v1/peers`)).json()
-      if (peers.filter(p => !p.self && p.live).length >= N - 1) break
-      await sleep(100)
+      seen.set(node.i, peers.filter(p => !p.self && p.live).length)
+      if (seen.get(node.i) >= N - 1) break
+      await sleep(200)
     }
   }
+  const short = [...seen].filter(([, n]) => n < N - 1)
+  if (short.length > 0) throw new Error(`mesh incomplete after 120 s: ${short.map(([i, n]) => `node ${i} sees ${n}/${N - 1}`).join(', ')}`)
+  console.log(`every node sees the other ${N - 1} as live`)
   await sleep(3000) // let gossipsub build its mesh (heartbeats)
 
   const arrivals = new Map() // key -> Map(nodeIndex -> time)
