@@ -5,6 +5,7 @@
 //   send HOST PORT MB     send MB MiB of zeros and close
 //   connect HOST PORT     print "connected" or the error code (ECONNREFUSED, EHOSTUNREACH, …)
 //   get URL               print the HTTP status or the connect error code
+//   forward LHOST LPORT THOST:TPORT   relay TCP connections (prints "ready" once listening)
 import net from 'node:net'
 
 const [mode, a, b, c] = process.argv.slice(2)
@@ -57,8 +58,20 @@ async function get (url) {
   }
 }
 
+function forward (host, port, target) {
+  const [thost, tport] = target.split(':')
+  const server = net.createServer(client => {
+    const upstream = net.connect(Number(tport), thost)
+    client.pipe(upstream).pipe(client)
+    client.on('error', () => { upstream.destroy() })
+    upstream.on('error', () => { client.destroy() })
+  })
+  server.listen(port, host, () => { console.log('ready') })
+}
+
 if (mode === 'recv') recv(a, Number(b))
 else if (mode === 'send') send(a, Number(b), Number(c))
 else if (mode === 'connect') connect(a, Number(b))
 else if (mode === 'get') await get(a)
+else if (mode === 'forward') forward(a, Number(b), c)
 else { console.error(`unknown mode ${mode}`); process.exitCode = 2 }

@@ -1,0 +1,145 @@
+import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { newSwarmKey, startMesh, startRegistry, type Registry } from '../../test/helpers/cluster.js'
+import { Host } from '../../test/helpers/hosts.js'
+import { measureThroughput, startForwarder } from '../../test/helpers/net-probes.js'
+import { cleanupStale, createLan, type Lan, type LanHost } from '../../test/helpers/netns.js'
+import { buildImage, pushImage, type BuiltImage } from './image.js'
+import { centralPull, deleteStrategies, meshReplicate, removeEverywhere, timed, type RunResult } from './measure.js'
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '100' },
+    /** Several rates, e.g. 100,50: the central time should scale with 1/rate if the link is the limit */
+    rates: { type: 'string' },
+    hosts: { type: 'string', default: '4' },
+    layers: { type: 'string', default: '4' },
+    'layer-mib': { type: 'string', default: '50' },
+    runs: { type: 'string', default: '1' },
+    mesh: { type: 'boolean', default: false },
+    nametag: { type: 'string', default: 'bench/big:1' },
+    cleanup: { type: 'boolean', default: false }
+  }
+})
+const rates = (values.rates ?? values.rate).split(',').map(Number)
+const N = Number(values.hosts)
+const SEED_PORT = 5000
+
+interface Setup { lan: Lan, hosts: Host[], seed: LanHost, registry: Registry, image: BuiltImage, ref: string, forwarder: ChildProcess }
+
+/** Fills `s` step by step, so tearDown can undo whatever got created before a failure */
+async function setUp (s: Partial<Setup>): Promise<Setup> {
+  // links stay unshaped while building and pushing; each rate shapes them
+  s.lan = await createLan({ hosts: [...Array.from({ length: N }, (_, i) => `h${i + 1}`), 'seed'] })
+  const seed = s.seed = s.lan.hosts[N] as LanHost
+  s.registry = await startRegistry(seed, join(s.lan.dir, 'seed'), `0.0.0.0:${SEED_PORT}`)
+  s.ref = `${seed.ip}:${SEED_PORT}/${values.nametag}`
+  console.log(`building ${values.layers} × ${values['layer-mib']} MiB random layers + busybox`)
+  s.image = await buildImage(join(s.lan.dir, 'image'), Number(values.layers), Number(values['layer-mib']))
+  await pushImage(seed, s.image, `127.0.0.1:${SEED_PORT}/${values.nametag}`)
+  s.hosts = await makeHosts(s.lan)
+  await Promise.all(s.hosts.map(async h => { await h.startDocker() }))
+  if (values.mesh) {
+    // nodes refuse plain HTTP to non-loopback upstreams: the first host reaches the seed through
+    // a relay on its own loopback (its traffic still crosses the shaped links)
+    s.forwarder = await startForwarder(s.lan.hosts[0] as LanHost, '127.0.0.1', SEED_PORT, `${seed.ip}:${SEED_PORT}`)
+    await startMesh(s.hosts)
+  }
+  return s as Setup
+}
+
+async function makeHosts (lan: Lan): Promise<Host[]> {
+  const swarmKey = join(lan.dir, 'swarm.key')
+  if (values.mesh) await writeFile(swarmKey, await newSwarmKey())
+  const apiToken = randomBytes(16).toString('hex')
+  return Promise.all(lan.hosts.slice(0, N).map(async (net, i) => {
+    const dir = join(lan.dir, net.label)
+    await mkdir(dir, { recursive: true })
+    // only the first node imports from the seed; the others must fetch from peers
+    return new Host(net, dir, { swarmKey, apiToken, upstream: i === 0 ? `http://127.0.0.1:${SEED_PORT}` : undefined })
+  }))
+}
+
+async function tearDown (s: Partial<Setup>): Promise<void> {
+  for (const h of s.hosts ?? []) await h.stop().catch(() => {})
+  await Promise.all((s.hosts ?? []).map(async h => { await h.stopDocker().catch(() => {}) }))
+  s.forwarder?.kill()
+  await s.registry?.stop().catch(() => {})
+  await s.lan?.destroy()
+}
+
+async function shapeAll (lan: Lan, rate: number): Promise<void> {
+  await Promise.all(lan.hosts.map(async h => { await h.shape(rate) }))
+}
+
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+const secs = (s: number): string => `${s.toFixed(1)} s`
+
+function report (name: string, r: RunResult, lowerBound: number): void {
+  console.log(`  ${name}: ${secs(r.seconds)} (hosts: ${r.perHost.map(secs).join(', ')}), ${mib(r.seedBytes)} left the seed, ` +
+    `CPU: machine ${(r.cpuBusy * 100).toFixed(0)}% busy, ours ${r.ownCores.toFixed(2)} cores, ${(r.seconds / lowerBound).toFixed(2)}× the lower bound`)
+}
+
+async function benchRate (s: Setup, rate: number, withMesh: boolean): Promise<{ central: number, mesh?: number }> {
+  await shapeAll(s.lan, rate)
+  const probe = await measureThroughput(s.hosts[0]?.net as LanHost, s.seed, 10)
+  const lowerBound = s.image.bytes * 8 / (rate * 1e6)
+  console.log(`\n${rate} Mbit/s per link (measured ${probe.toFixed(1)} Mbit/s goodput), image S = ${mib(s.image.bytes)}, ` +
+    `lower bound S/u = ${secs(lowerBound)}, central ideal N·S/u = ${secs(N * lowerBound)}`)
+  const central: number[] = []
+  for (let run = 0; run < Number(values.runs); run++) {
+    await removeEverywhere(s.hosts, [s.ref])
+    const r = await timed(s.seed.veth, s.lan.hosts.map(h => h.name), async () => centralPull(s.hosts, s.ref))
+    report(`central run ${run + 1}`, r, lowerBound)
+    central.push(r.seconds)
+  }
+  const c = median(central)
+  if (!withMesh) return { central: c }
+  await removeEverywhere(s.hosts, [s.ref, values.nametag])
+  const m = await timed(s.seed.veth, s.lan.hosts.map(h => h.name), async () => meshReplicate(s.hosts, values.nametag)).catch(err => {
+    for (const h of s.hosts) console.error(`--- node ${h.label} (${h.running ? 'running' : 'stopped'}):\n${h.output.slice(-3000)}`)
+    throw err
+  })
+  report('mesh', m, lowerBound)
+  console.log(`  mesh/lower-bound ${(m.seconds / lowerBound).toFixed(2)} (target ≤ 1.3), central/mesh ${(c / m.seconds).toFixed(2)} (target ≥ 2.5)`)
+  await deleteStrategies(s.hosts[0] as Host)
+  return { central: c, mesh: m.seconds }
+}
+
+function median (xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
+
+async function main (): Promise<void> {
+  if (values.cleanup) {
+    console.log(`removed: ${(await cleanupStale()).join(', ') || 'nothing'}`)
+    return
+  }
+  const setup: Partial<Setup> = {}
+  const abort = (): void => { void tearDown(setup).finally(() => process.exit(130)) }
+  process.once('SIGINT', abort)
+  process.once('SIGTERM', abort)
+  try {
+    await setUp(setup)
+    const results: Array<{ rate: number, central: number }> = []
+    // the mesh runs once, at the first rate: a second run would find the blocks already pinned
+    for (const [i, rate] of rates.entries()) results.push({ rate, ...await benchRate(setup as Setup, rate, values.mesh && i === 0) })
+    summarize(results)
+  } finally {
+    await tearDown(setup)
+  }
+}
+
+/** Central time × rate is constant when the link, not the CPU, limits the transfer */
+function summarize (results: Array<{ rate: number, central: number }>): void {
+  if (results.length < 2) return
+  const [base] = results as [{ rate: number, central: number }]
+  console.log('\nlink-bound check (central time should scale with 1/rate):')
+  for (const r of results) console.log(`  ${r.rate} Mbit/s: ${secs(r.central)}, ${(r.central / base.central).toFixed(2)}× the time at ${base.rate} (ideal ${(base.rate / r.rate).toFixed(2)}×)`)
+}
+
+await main()

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// bench/import: upstream → IPFS import of one single-platform image of random layers (≥ 256 MiB)
+// by a DistroMash node (`POST /api/v1/image?wait=true`, a fresh node and data dir per run; the
+// node's start is not timed) vs `skopeo copy docker://<upstream>/<image> oci:<fresh dir>` from the
+// same Debian docker-registry. Alternating (ABBA…), R runs each; prints medians, spread and the
+// speed ratio (skopeo time / our time) against the target (≥ 0.8×). The layers are uncompressed
+// OCI tars; skopeo gets --dest-oci-accept-uncompressed-layers and --preserve-digests so it copies
+// bytes as they are (otherwise it would gzip them, which is slower and not the same job).
+// Needs /usr/bin/docker-registry, /usr/bin/skopeo and a build (`npx tsc -b`).
+//
+// Makefile:
+//   bench-import: build
+//   	node bench/import.mjs
+// Usage: node bench/import.mjs [--runs 5] [--layers 6] [--layer-mib 48]
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  MiB, describe, importImage, loadAverage, median, pushRandomImage, requireBinaries, runBench, sh, startDockerRegistry, startNode,
+  tempDir, timed
+} from './lib/bench.mjs'
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' } } })
+const RUNS = Number(values.runs)
+const TARGET = 0.8
+const REPO = 'bench/random'
+const TAG = 'v1'
+
+await runBench(async () => {
+  requireBinaries('/usr/bin/docker-registry', '/usr/bin/skopeo')
+  console.log(`load average at start: ${await loadAverage()}`)
+  const upstream = await startDockerRegistry()
+  const image = await pushRandomImage(upstream.url, REPO, TAG, { layers: Number(values.layers), layerMiB: Number(values['layer-mib']) })
+  console.log(`image ${REPO}:${TAG}: ${image.layers} random layers, ${(image.size / MiB).toFixed(1)} MiB, ${image.digest}`)
+  const work = await tempDir('dm-bench-import-')
+  let cid
+
+  const runs = {
+    async distromash (i) {
+      const dataDir = join(work, `node-${i}`)
+      const node = await startNode({ dataDir, upstream: upstream.url })
+      try {
+        const { ms, result } = await timed(async () => importImage(node, REPO, TAG))
+        if (cid !== undefined && result.cid !== cid) throw new Error(`run ${i} gave CID ${result.cid}, earlier runs ${cid}`)
+        cid = result.cid
+        return ms
+      } finally {
+        await node.stop()
+        await rm(dataDir, { recursive: true, force: true })
+      }
+    },
+    async skopeo (i) {
+      const dir = join(work, `oci-${i}`)
+      try {
+        const { ms } = await timed(async () => sh('skopeo', ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false',
+          '--dest-oci-accept-uncompressed-layers', '--preserve-digests', `docker://${upstream.host}/${REPO}:${TAG}`, `oci:${dir}:${TAG}`]))
+        return ms
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    }
+  }
+  const times = { skopeo: [], distromash: [] }
+  // one warm-up of each (page cache of the upstream's blobs, skopeo's and node's first start), not counted
+  for (const which of ['distromash', 'skopeo']) await runs[which]('warmup')
+  for (let i = 0; i < RUNS; i++) {
+    const order = i % 2 === 0 ? ['skopeo', 'distromash'] : ['distromash', 'skopeo']
+    for (const which of order) {
+      const ms = await runs[which](i)
+      times[which].push(ms)
+      console.log(`  ${which.padEnd(11)} ${(ms / 1000).toFixed(2)} s  ${(image.size / MiB / (ms / 1000)).toFixed(0)} MiB/s  (load ${await loadAverage()})`)
+    }
+  }
+
+  const theirs = median(times.skopeo)
+  const ours = median(times.distromash)
+  const ratio = theirs / ours
+  console.log(`\nbench/import — upstream → store of ${(image.size / MiB).toFixed(0)} MiB (${image.layers} layers), ${RUNS} runs each, alternating; CID ${cid}`)
+  console.log(`skopeo copy → oci:  ${describe(times.skopeo)}  ${(image.size / MiB / (theirs / 1000)).toFixed(0)} MiB/s`)
+  console.log(`distromash import:  ${describe(times.distromash)}  ${(image.size / MiB / (ours / 1000)).toFixed(0)} MiB/s`)
+  console.log(`speed ratio (skopeo time / distromash time): ${ratio.toFixed(2)}×   target ≥ ${TARGET}×   ${ratio >= TARGET ? 'PASS' : 'FAIL'}`)
+  console.log(`load average at end: ${await loadAverage()}`)
+  return ratio >= TARGET ? 0 : 3
+})
