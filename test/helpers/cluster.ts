@@ -63,6 +63,8 @@ export interface ClusterOptions {
   /** Start a docker-registry on 127.0.0.1 in the first host's namespace, its node's --upstream */
   upstream?: boolean
   logLevel?: string
+  /** More flags for every node */
+  nodeArgs?: string[]
 }
 
 /**
@@ -81,7 +83,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     cluster.hosts = await Promise.all(lan.hosts.map(async (net, i) => {
       const dir = join(lan.dir, net.label)
       await mkdir(dir, { recursive: true })
-      return new Host(net, dir, { swarmKey: cluster.swarmKey, apiToken, logLevel: options.logLevel, upstream: i === 0 ? cluster.upstream?.url : undefined })
+      return new Host(net, dir, { swarmKey: cluster.swarmKey, apiToken, logLevel: options.logLevel, nodeArgs: options.nodeArgs, upstream: i === 0 ? cluster.upstream?.url : undefined })
     }))
     await Promise.all(cluster.hosts.map(async h => { await h.startDocker() }))
     await startMesh(cluster.hosts)

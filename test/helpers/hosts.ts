@@ -33,6 +33,8 @@ export interface HostConfig {
   /** --upstream for this host's node */
   upstream?: string
   logLevel?: string
+  /** More node flags, e.g. --grace-period 10 */
+  nodeArgs?: string[]
 }
 
 export class Host {
@@ -130,7 +132,7 @@ export class Host {
       '--api-host', this.ip, '--api-port', String(API_PORT), '--api-token', this.config.apiToken,
       '--swarm-listen', `/ip4/${this.ip}/tcp/${SWARM_PORT}`, '--registry-port', String(REGISTRY_PORT),
       '--peerstore', this.peerstore, '--swarm-key', this.config.swarmKey, '--docker-host', this.dockerHost,
-      ...(this.config.upstream != null ? ['--upstream', this.config.upstream] : [])]
+      ...(this.config.upstream != null ? ['--upstream', this.config.upstream] : []), ...(this.config.nodeArgs ?? [])]
   }
 
   private async waitForNode (child: ChildProcess): Promise<void> {
