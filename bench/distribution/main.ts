@@ -8,7 +8,7 @@ import { Host } from '../../test/helpers/hosts.js'
 import { measureThroughput, startForwarder } from '../../test/helpers/net-probes.js'
 import { cleanupStale, createLan, type Lan, type LanHost } from '../../test/helpers/netns.js'
 import { buildImage, pushImage, type BuiltImage } from './image.js'
-import { centralPull, deleteStrategies, meshReplicate, removeEverywhere, timed, type RunResult } from './measure.js'
+import { centralPull, deleteStrategies, meshImport, meshReplicate, removeEverywhere, timed, type RunResult } from './measure.js'
 
 const { values } = parseArgs({
   options: {
@@ -99,6 +99,7 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean): Promise<{ 
   const c = median(central)
   if (!withMesh) return { central: c }
   await removeEverywhere(s.hosts, [s.ref, values.nametag])
+  console.log(`  mesh: import into ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${(await meshImport(s.hosts[0] as Host, values.nametag)).toFixed(1)} s`)
   const m = await timed(s.seed.veth, s.lan.hosts.map(h => h.name), async () => meshReplicate(s.hosts, values.nametag)).catch(err => {
     for (const h of s.hosts) console.error(`--- node ${h.label} (${h.running ? 'running' : 'stopped'}):\n${h.output.slice(-3000)}`)
     throw err

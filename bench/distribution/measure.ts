@@ -77,6 +77,17 @@ function describe (cell?: Cell): string {
  * the replication matrix says `loaded`. UNTESTED until the strategy API and reconciler land
  * (issue 4): the request and matrix shapes follow the issue and packages/controller's sources.
  */
+/**
+ * The first host imports the image from the seed registry before the clock starts, as the
+ * central registry is filled before its clock starts: both then distribute an image they hold.
+ */
+export async function meshImport (first: Host, nametag: string): Promise<number> {
+  const start = performance.now()
+  const imported = await first.api('/api/v1/image?wait=true', { method: 'POST', body: JSON.stringify({ name: nametag }) })
+  if (imported.status !== 200) throw new Error(`import answered ${imported.status}: ${JSON.stringify(imported.body)}`)
+  return (performance.now() - start) / 1000
+}
+
 export async function meshReplicate (hosts: Host[], nametag: string, timeoutMs = 30 * 60_000): Promise<number[]> {
   const first = hosts[0] as Host
   const start = performance.now()
