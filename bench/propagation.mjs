@@ -88,6 +88,11 @@ try {
     }
   }
   const short = [...seen].filter(([, n]) => n < N - 1)
+  for (const [i] of short) {
+    const peers = await (await fetch(`${nodes[i].url}/api/v1/peers`)).json()
+    const missing = nodes.filter(n => n.i !== i && !peers.some(p => p.id === n.peerId && p.live))
+    console.error(`node ${i} lacks: ${missing.map(n => { const p = peers.find(q => q.id === n.peerId); return `node ${n.i} ${p == null ? 'unknown' : `connected=${p.connected} lastSeen=${p.lastSeen}`}` }).join('; ')}`)
+  }
   if (short.length > 0) throw new Error(`mesh incomplete after 120 s: ${short.map(([i, n]) => `node ${i} sees ${n}/${N - 1}`).join(', ')}`)
   console.log(`every node sees the other ${N - 1} as live`)
   await sleep(3000) // let gossipsub build its mesh (heartbeats)

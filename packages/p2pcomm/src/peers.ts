@@ -68,7 +68,7 @@ export class PeerDirectory {
       libp2p.removeEventListener('peer:disconnect', onConnection)
       pubsub.topicValidators.delete(ANNOUNCE_TOPIC)
     })
-    this.timer = setInterval(() => { this.announce() }, this.announceIntervalMs)
+    this.timer = setInterval(() => { this.announce(); void this.reconnect() }, this.announceIntervalMs)
     this.timer.unref()
     this.announce()
   }
@@ -140,6 +140,22 @@ export class PeerDirectory {
     const addrs = this.init.libp2p.getMultiaddrs().map(a => a.toString())
     const data = encodeAnnouncement({ ...this.init.self(), addrs })
     this.init.libp2p.services.pubsub.publish(ANNOUNCE_TOPIC, data).catch(() => { /* no peers yet */ })
+  }
+
+  /**
+   * Connections drop (a missed ping under load, a restart) and nothing in libp2p redials peers
+   * that are not bootstrap peers; a few redials per tick keep the mesh whole, which keeps the
+   * peer list live and gives bitswap and gossip direct paths.
+   */
+  private async reconnect (): Promise<void> {
+    const { libp2p } = this.init
+    if (libp2p.getConnections().length >= (this.init.targetConnections ?? 64)) return
+    const recent = Date.now() - 10 * 60_000
+    const candidates = [...this.heard.entries()]
+      .filter(([id, h]) => h.lastSeen > recent && h.announcement != null && libp2p.getConnections(peerIdFromString(id)).length === 0)
+      .sort(() => Math.random() - 0.5)
+      .slice(0, 4)
+    await Promise.all(candidates.map(async ([id, h]) => this.learn(peerIdFromString(id), h.announcement as Announcement)))
   }
 
   private validate (msg: Message): TopicValidatorResult {
