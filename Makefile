@@ -4,8 +4,10 @@ NODE_ARGS ?=
 
 .PHONY: run run-all test build install clean swarm-key bench-propagation
 
+# npm install, not npm ci: npm 11 writes lockfiles without other platforms' optional packages
+# (rollup's), then npm ci rejects them as out of sync. install still follows the lockfile.
 node_modules/.installed: package.json package-lock.json packages/*/package.json
-	npm ci --loglevel=error
+	npm install --loglevel=error --no-audit --no-fund
 	@touch $@
 
 install: node_modules/.installed
