@@ -11,7 +11,7 @@
 // Makefile:
 //   bench-import: build
 //   	node bench/import.mjs
-// Usage: node bench/import.mjs [--runs 5] [--layers 6] [--layer-mib 48]
+// Usage: node bench/import.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--node-flags="--cpu-prof --cpu-prof-dir=DIR"]
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -20,7 +20,8 @@ import {
   tempDir, timed
 } from './lib/bench.mjs'
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' } } })
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' }, 'node-flags': { type: 'string', default: '' } } })
+const NODE_FLAGS = values['node-flags'].split(' ').filter(Boolean) // e.g. "--cpu-prof --cpu-prof-dir=bench/out"
 const RUNS = Number(values.runs)
 const TARGET = 0.8
 const REPO = 'bench/random'
@@ -38,7 +39,7 @@ await runBench(async () => {
   const runs = {
     async distromash (i) {
       const dataDir = join(work, `node-${i}`)
-      const node = await startNode({ dataDir, upstream: upstream.url })
+      const node = await startNode({ dataDir, upstream: upstream.url, nodeFlags: NODE_FLAGS })
       try {
         const { ms, result } = await timed(async () => importImage(node, REPO, TAG))
         if (cid !== undefined && result.cid !== cid) throw new Error(`run ${i} gave CID ${result.cid}, earlier runs ${cid}`)

@@ -10,14 +10,15 @@
 // Makefile:
 //   bench-registry: build
 //   	node bench/registry.mjs
-// Usage: node bench/registry.mjs [--runs 5] [--layers 6] [--layer-mib 48]
+// Usage: node bench/registry.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--node-flags="--cpu-prof --cpu-prof-dir=DIR"]
 import { parseArgs } from 'node:util'
 import {
-  MiB, describe, importImage, loadAverage, median, pushRandomImage, requireBinaries, runBench, startDockerRegistry, startDockerd,
+  MiB, cpuSeconds, describe, importImage, loadAverage, median, pushRandomImage, requireBinaries, runBench, startDockerRegistry, startDockerd,
   startNode, tempDir, timed
 } from './lib/bench.mjs'
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' } } })
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' }, 'node-flags': { type: 'string', default: '' } } })
+const NODE_FLAGS = values['node-flags'].split(' ').filter(Boolean) // e.g. "--cpu-prof --cpu-prof-dir=bench/out"
 const RUNS = Number(values.runs)
 const TARGET = 0.9
 const REPO = 'bench/random'
@@ -30,7 +31,7 @@ await runBench(async () => {
   const image = await pushRandomImage(upstream.url, REPO, TAG, { layers: Number(values.layers), layerMiB: Number(values['layer-mib']) })
   console.log(`image ${REPO}:${TAG}: ${image.layers} random layers, ${(image.size / MiB).toFixed(1)} MiB, ${image.digest}`)
 
-  const node = await startNode({ dataDir: await tempDir('dm-bench-node-'), upstream: upstream.url })
+  const node = await startNode({ dataDir: await tempDir('dm-bench-node-'), upstream: upstream.url, nodeFlags: NODE_FLAGS })
   const imported = await timed(async () => importImage(node, REPO, TAG))
   console.log(`imported into the node in ${(imported.ms / 1000).toFixed(2)} s: ${imported.result.cid}`)
 
@@ -40,13 +41,17 @@ await runBench(async () => {
     distromash: `${node.registry}/${REPO}:${TAG}`
   }
   const times = { 'docker-registry': [], distromash: [] }
+  const cpu = { 'docker-registry': [], distromash: [] }
+  const pids = { 'docker-registry': upstream.pid, distromash: node.pid }
   const pull = async (which) => {
     await engine.clean()
+    const cpu0 = cpuSeconds(pids[which])
     const { ms } = await timed(async () => engine.docker('pull', '-q', sources[which]))
+    cpu[which].push(cpuSeconds(pids[which]) - cpu0)
     const digest = await engine.docker('image', 'inspect', '--format', '{{index .RepoDigests 0}}', sources[which])
     if (!digest.endsWith(image.digest)) throw new Error(`${which}: pulled ${digest}, expected ${image.digest}`)
     times[which].push(ms)
-    console.log(`  ${which.padEnd(16)} ${(ms / 1000).toFixed(2)} s  ${(image.size / MiB / (ms / 1000)).toFixed(0)} MiB/s  (load ${await loadAverage()})`)
+    console.log(`  ${which.padEnd(16)} ${(ms / 1000).toFixed(2)} s  ${(image.size / MiB / (ms / 1000)).toFixed(0)} MiB/s  server CPU ${cpu[which].at(-1).toFixed(2)} s  (load ${await loadAverage()})`)
   }
   // one warm-up pull of each (first-touch costs: dockerd's caches, the node's JIT), not counted
   for (const which of ['distromash', 'docker-registry']) { await engine.clean(); await engine.docker('pull', '-q', sources[which]) }
@@ -60,8 +65,8 @@ await runBench(async () => {
   const ours = median(times.distromash)
   const ratio = theirs / ours
   console.log(`\nbench/registry — docker pull of ${(image.size / MiB).toFixed(0)} MiB (${image.layers} layers), ${RUNS} cold pulls each, alternating`)
-  console.log(`docker-registry  ${describe(times['docker-registry'])}  ${(image.size / MiB / (theirs / 1000)).toFixed(0)} MiB/s`)
-  console.log(`distromash       ${describe(times.distromash)}  ${(image.size / MiB / (ours / 1000)).toFixed(0)} MiB/s`)
+  console.log(`docker-registry  ${describe(times['docker-registry'])}  ${(image.size / MiB / (theirs / 1000)).toFixed(0)} MiB/s  server CPU median ${median(cpu['docker-registry']).toFixed(2)} s`)
+  console.log(`distromash       ${describe(times.distromash)}  ${(image.size / MiB / (ours / 1000)).toFixed(0)} MiB/s  server CPU median ${median(cpu.distromash).toFixed(2)} s`)
   console.log(`speed ratio (docker-registry time / distromash time): ${ratio.toFixed(2)}×   target ≥ ${TARGET}×   ${ratio >= TARGET ? 'PASS' : 'FAIL'}`)
   console.log(`load average at end: ${await loadAverage()}`)
   return ratio >= TARGET ? 0 : 3

@@ -56,6 +56,7 @@ export async function runBench (main) {
   } finally {
     await cleanup()
   }
+  process.exit() // nothing of ours is left; do not wait on stray handles
 }
 
 export async function tempDir (prefix, base = tmpdir()) {
@@ -309,6 +310,12 @@ export function describe (ms) {
 
 export async function loadAverage () {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds (pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 export async function mkdirp (dir) { await mkdir(dir, { recursive: true }); return dir }

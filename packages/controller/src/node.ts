@@ -7,8 +7,9 @@ import {
 } from '@distromash/p2pcomm'
 import {
   catalogRecordSchemas, createCatalog, familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
-  type Catalog, type ImportedImage, type Registry
+  leafSkippingWalker, type Catalog, type ImportedImage, type Registry
 } from '@distromash/multiplatform2ipfs'
+import type { GraphWalkerFactory, Pins } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import { createApp } from './api/app.js'
@@ -71,7 +72,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const catalog = createCatalog(mesh.store)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
     const pins = new PinSet(mesh.helia.pins)
-    const jobs = imageJobs(config, mesh, catalog, digestIndex, pins, log)
+    // an import pins a DAG it has just written: read only its dag-pb nodes, not every 256 KiB leaf
+    const jobs = imageJobs(config, mesh, catalog, digestIndex, new PinSet(withWalker(mesh.helia.pins, leafSkippingWalker())), log)
 
     const registry = await startRegistry(config, mesh, catalog, digestIndex, pins, log)
     stack.push(async () => { await registry.close() })
@@ -158,6 +160,18 @@ async function startRegistry (config: Config, mesh: MeshNode, catalog: Catalog, 
   }, { importedBy: mesh.peerId })
   await registry.listen(config.registryPort, config.registryHost)
   return registry
+}
+
+/** Helia's pins, walking DAGs with `walker` instead of the default (which reads every block). */
+function withWalker (pins: Pins, walker: GraphWalkerFactory): Pins {
+  return {
+    add: (cid, options) => pins.add(cid, { walker, ...options }),
+    rm: (cid, options) => pins.rm(cid, { walker, ...options }),
+    ls: options => pins.ls(options),
+    isPinned: async (cid, options) => pins.isPinned(cid, options),
+    get: async (cid, options) => pins.get(cid, options),
+    setMetadata: async (cid, metadata, options) => { await pins.setMetadata(cid, metadata, options) }
+  }
 }
 
 function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string[]> {

@@ -16,6 +16,7 @@ export { openLayout, type ImageLayout, type LayoutBlob, type RangeOptions, type 
 export { exportLayout } from './layout/export.js'
 export { memoryDigestIndex, type DigestIndex, type DigestIndexOptions } from './layout/digest-index.js'
 export { datastoreDigestIndex } from './layout/datastore-digest-index.js'
+export { leafSkippingWalker, type LeafSkippingWalkerInit, type PinWalker, type PinWalkerComponents } from './layout/pin-walker.js'
 export { createRegistryClient, type RegistryClient, type RegistryClientInit, type RepositoryName, type ManifestResult, type RequestOptions } from './upstream/client.js'
 export { registryBaseUrl, isLoopbackHost, type EndpointOptions } from './upstream/endpoint.js'
 export type { Credentials, CredentialsSource } from './upstream/auth.js'

@@ -12,11 +12,11 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { FsBlockstore } from 'blockstore-fs'
 import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import type { Logger } from 'pino'
 import type { Announcement } from './announcement.js'
+import { FileBlockstore } from './blockstore.js'
 import { BootstrapKeeper } from './bootstrap.js'
 import { DHT_PROTOCOL } from './constants.js'
 import { PrivateNetworkRequiredError } from './errors.js'
@@ -42,6 +42,8 @@ export interface MeshNodeInit {
   log: Logger
   announceIntervalMs?: number
   syncIntervalMs?: number
+  /** Dial peers heard of through the mesh while below this many connections (default 64) */
+  targetConnections?: number
 }
 
 export interface MeshServices extends Record<string, unknown> {
@@ -73,7 +75,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await mkdir(init.dataDir, { recursive: true })
   const privateKey = await loadOrCreatePeerKey(join(init.dataDir, 'peer.key'))
   const datastore = new LevelDatastore(join(init.dataDir, 'datastore'))
-  const blockstore = new FsBlockstore(join(init.dataDir, 'blocks'))
+  // blockstore-fs's layout, read with one readFile per block (see blockstore.ts)
+  const blockstore = new FileBlockstore(join(init.dataDir, 'blocks'))
   await datastore.open()
   await blockstore.open()
 
@@ -85,7 +88,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await store.start()
   const replicator = new StoreReplicator({ libp2p, store, log: init.log, syncIntervalMs: init.syncIntervalMs })
   await replicator.start()
-  const peers = new PeerDirectory({ libp2p, log: init.log, self: init.self, announceIntervalMs: init.announceIntervalMs })
+  const peers = new PeerDirectory({ libp2p, log: init.log, self: init.self, announceIntervalMs: init.announceIntervalMs, targetConnections: init.targetConnections })
   peers.start()
   const keeper = new BootstrapKeeper(libp2p, init.bootstrap, init.log)
   keeper.start()
