@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_ARGS ?=
 
-.PHONY: run run-all test build install clean swarm-key bench-propagation
+.PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution
 
 # npm install, not npm ci: npm 11 writes lockfiles without other platforms' optional packages
 # (rollup's), then npm ci rejects them as out of sync. install still follows the lockfile.
@@ -32,8 +32,18 @@ test: build
 swarm-key: build
 	@./bin/distromash swarm-key
 
+## Benchmarks: run on demand, print figures against their targets (the last two need root)
 bench-propagation: build
 	node bench/propagation.mjs
+
+bench-registry: build
+	node bench/registry.mjs
+
+bench-import: build
+	node bench/import.mjs
+
+bench-distribution: build
+	node bench/distribution/run.mjs --mesh
 
 clean:
 	rm -rf packages/*/dist packages/*/*.tsbuildinfo .tmp test-output bench/out
