@@ -3,6 +3,8 @@ export const PROTOCOL_PREFIX = '/distromash'
 /** kad-dht on a private prefix, so a DistroMash mesh never joins the public IPFS DHT */
 export const DHT_PROTOCOL = `${PROTOCOL_PREFIX}/kad/1.0.0`
 export const STORE_SYNC_PROTOCOL = `${PROTOCOL_PREFIX}/store-sync/1.0.0`
+/** Block transfers between chosen peers (see blocks/exchange.ts); bitswap stays for everything else */
+export const BLOCKS_PROTOCOL = `${PROTOCOL_PREFIX}/blocks/1.0.0`
 export const STORE_TOPIC = 'distromash/store/1'
 export const ANNOUNCE_TOPIC = 'distromash/announce/1'
 

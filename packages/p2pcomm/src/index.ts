@@ -1,4 +1,7 @@
 export { createMeshNode, type MeshNode, type MeshNodeInit, type MeshHelia } from './node.js'
+export { BlockExchange, type RequestResult } from './blocks/exchange.js'
+export { swarmFetch, type Swarm, type SwarmFetchOptions } from './blocks/swarm-fetch.js'
+export { verifyBlock } from './blocks/protocol.js'
 export { parsePeerstore, loadPeerstore, type ParsedPeerstore } from './peerstore.js'
 export { parseSwarmKey, loadSwarmKey, generateSwarmKey, type SwarmKey } from './swarm-key.js'
 export { loadOrCreatePeerKey } from './peer-key.js'

@@ -17,6 +17,7 @@ import { createHeliaLight } from 'helia'
 import type { Logger } from 'pino'
 import type { Announcement } from './announcement.js'
 import { FileBlockstore } from './blockstore.js'
+import { BlockExchange } from './blocks/exchange.js'
 import { BootstrapKeeper } from './bootstrap.js'
 import { DHT_PROTOCOL } from './constants.js'
 import { PrivateNetworkRequiredError } from './errors.js'
@@ -61,6 +62,8 @@ export interface MeshNode {
   readonly helia: MeshHelia
   readonly store: YjsStore
   readonly peers: PeerDirectory
+  /** Fetch blocks from chosen peers (swarmFetch), alongside Helia's bitswap */
+  readonly blocks: BlockExchange
   /** Listen addresses with /p2p/<peer id> */
   multiaddrs (): string[]
   stats (): { store: StoreStats, droppedAnnouncements: number, connections: number }
@@ -90,6 +93,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await replicator.start()
   const peers = new PeerDirectory({ libp2p, log: init.log, self: init.self, announceIntervalMs: init.announceIntervalMs, targetConnections: init.targetConnections })
   peers.start()
+  const blocks = new BlockExchange({ libp2p, blockstore, log: init.log })
+  await blocks.start()
   const keeper = new BootstrapKeeper(libp2p, init.bootstrap, init.log)
   keeper.start()
 
@@ -100,11 +105,13 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     helia: helia as MeshHelia,
     store,
     peers,
+    blocks,
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     stats: () => ({ store: store.stats(), ...peers.stats(), connections: libp2p.getConnections().length }),
     async stop () {
       // reverse order of start; the stores close last because everything above writes to them
       keeper.stop()
+      await blocks.stop()
       peers.stop()
       await replicator.stop()
       await store.stop()

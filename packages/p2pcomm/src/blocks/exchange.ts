@@ -1,0 +1,208 @@
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import type { Blockstore } from 'interface-blockstore'
+import type { CID } from 'multiformats/cid'
+import type { Logger } from 'pino'
+import { concat } from 'uint8arrays/concat'
+import { toString } from 'uint8arrays/to-string'
+import { BLOCKS_PROTOCOL } from '../constants.js'
+import {
+  BlockRequestError, DONT_HAVE, HAVE, MAX_BATCH, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, encodeRequest, verifyBlock
+} from './protocol.js'
+
+export interface BlockExchangeInit {
+  libp2p: Libp2p
+  /** The node's own blocks: read and written here without ever touching the network */
+  blockstore: Blockstore
+  log: Logger
+  /** How long a request for a block this node is itself fetching waits for it to arrive */
+  waitWantedMs?: number
+  /** How long a request for any other missing block waits (this node may be about to want it) */
+  waitUnwantedMs?: number
+}
+
+export interface RequestResult {
+  /** Asked-for CIDs the peer did not deliver */
+  missing: CID[]
+  /** The stream failed (dial, reset, timeout, bad bytes): do not ask this peer again for now */
+  failed: boolean
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal
+  /** Called after each verified block is stored */
+  onBlock?: (cid: CID, bytes: number) => void
+}
+
+const WAIT_WANTED_MS = 30_000
+const WAIT_UNWANTED_MS = 3_000
+const POLL_MS = 500
+
+/**
+ * /distromash/blocks/1.0.0: ask one chosen peer for a list of blocks, get them back in order.
+ *
+ * Why not only bitswap: Helia's bitswap sends every want to every connected peer, so when N
+ * hosts replicate one image at once the seed uploads every block N times (measured: the mesh
+ * was no faster than a central registry and stalled). With this protocol the fetcher decides
+ * whom to ask (see swarm-fetch.ts), and a peer that is itself fetching a block holds the
+ * request until the block arrives, then forwards it: blocks flow seed → one peer → the others
+ * while the transfer is still running.
+ *
+ * Every received block is hashed against its CID before it is stored; the responder only
+ * reads its local blockstore.
+ */
+export class BlockExchange {
+  private readonly wanted = new Map<string, number>()
+  private readonly waiters = new Map<string, Set<() => void>>()
+  private readonly closing = new AbortController()
+  private readonly waitWantedMs: number
+  private readonly waitUnwantedMs: number
+  private sentBytes = 0
+  private receivedBytes = 0
+
+  constructor (private readonly init: BlockExchangeInit) {
+    this.waitWantedMs = init.waitWantedMs ?? WAIT_WANTED_MS
+    this.waitUnwantedMs = init.waitUnwantedMs ?? WAIT_UNWANTED_MS
+  }
+
+  async start (): Promise<void> {
+    await this.init.libp2p.handle(BLOCKS_PROTOCOL, (stream, connection) => this.respond(stream, connection), {
+      maxInboundStreams: 64, runOnLimitedConnection: false
+    })
+  }
+
+  async stop (): Promise<void> {
+    this.closing.abort(new Error('block exchange stopped'))
+    for (const wake of [...this.waiters.values()].flatMap(set => [...set])) wake()
+    await this.init.libp2p.unhandle(BLOCKS_PROTOCOL)
+  }
+
+  stats (): { sentBytes: number, receivedBytes: number } {
+    return { sentBytes: this.sentBytes, receivedBytes: this.receivedBytes }
+  }
+
+  /** Mark blocks as being fetched here, so peers asking for them wait instead of hearing "don't have" */
+  want (cids: CID[]): () => void {
+    const keys = cids.map(blockKey)
+    for (const key of keys) this.wanted.set(key, (this.wanted.get(key) ?? 0) + 1)
+    return () => {
+      for (const key of keys) {
+        const n = (this.wanted.get(key) ?? 1) - 1
+        if (n <= 0) this.wanted.delete(key)
+        else this.wanted.set(key, n)
+      }
+    }
+  }
+
+  /** The CIDs of the list this node does not hold */
+  async missing (cids: CID[], options: { signal?: AbortSignal } = {}): Promise<CID[]> {
+    const out: CID[] = []
+    for (const cid of cids) if (!await this.init.blockstore.has(cid, options)) out.push(cid)
+    return out
+  }
+
+  /** Ask one peer for blocks; each one is verified, stored and reported as it arrives */
+  async request (peer: string, cids: CID[], options: RequestOptions = {}): Promise<RequestResult> {
+    if (cids.length > MAX_BATCH) throw new BlockRequestError(`at most ${MAX_BATCH} blocks per request`)
+    const signal = AbortSignal.any([this.closing.signal, ...(options.signal != null ? [options.signal] : [])])
+    const missing: CID[] = []
+    let next = 0
+    let stream: Stream | undefined
+    try {
+      stream = await this.init.libp2p.dialProtocol(peerIdFromString(peer), BLOCKS_PROTOCOL, { signal })
+      const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES, maxBufferSize: MAX_BATCH * (MAX_BLOCK_BYTES + 16) })
+      await lp.write(encodeRequest(cids), { signal })
+      for (; next < cids.length; next++) {
+        const cid = cids[next] as CID
+        // the responder may hold a request up to waitWantedMs for a block it is fetching itself
+        const frame = AbortSignal.any([signal, AbortSignal.timeout(this.waitWantedMs + 15_000)])
+        if ((await lp.read({ signal: frame })).subarray()[0] !== HAVE[0]) { missing.push(cid); continue }
+        const bytes = (await lp.read({ signal: frame })).subarray()
+        if (!await verifyBlock(cid, bytes)) throw new BlockRequestError(`peer sent bytes that are not block ${cid.toString()}`)
+        await this.store(cid, bytes)
+        this.receivedBytes += bytes.byteLength
+        options.onBlock?.(cid, bytes.byteLength)
+      }
+      await stream.close({ signal })
+      return { missing, failed: false }
+    } catch (err) {
+      stream?.abort(err as Error)
+      if (options.signal?.aborted === true) throw err
+      this.init.log.debug({ peer, err: (err as Error).message }, 'block request failed')
+      return { missing: [...missing, ...cids.slice(next)], failed: true }
+    }
+  }
+
+  private async store (cid: CID, bytes: Uint8Array): Promise<void> {
+    await this.init.blockstore.put(cid, bytes)
+    const key = blockKey(cid)
+    const waiting = this.waiters.get(key)
+    this.waiters.delete(key)
+    waiting?.forEach(wake => { wake() })
+  }
+
+  private async respond (stream: Stream, connection: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+    const signal = this.closing.signal
+    try {
+      const cids = decodeRequest((await lp.read({ signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })).subarray())
+      for (const cid of cids) {
+        const bytes = await this.awaitLocal(cid, signal)
+        if (bytes == null) {
+          await lp.write(DONT_HAVE, { signal })
+        } else {
+          await lp.writeV([HAVE, bytes], { signal })
+          this.sentBytes += bytes.byteLength
+        }
+      }
+      await stream.close({ signal })
+    } catch (err) {
+      const level = err instanceof BlockRequestError ? 'warn' : 'debug'
+      this.init.log[level]({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'block request not answered')
+      stream.abort(err as Error)
+    }
+  }
+
+  /** The block, waiting a while for it if this node is fetching it (or may be about to) */
+  private async awaitLocal (cid: CID, signal: AbortSignal): Promise<Uint8Array | undefined> {
+    const start = Date.now()
+    const key = blockKey(cid)
+    for (;;) {
+      const bytes = await this.readLocal(cid, signal)
+      if (bytes != null && bytes.byteLength <= MAX_BLOCK_BYTES) return bytes
+      if (bytes != null) return undefined
+      const left = (this.wanted.has(key) ? this.waitWantedMs : this.waitUnwantedMs) - (Date.now() - start)
+      if (left <= 0 || signal.aborted) return undefined
+      // woken by store(); the poll also catches blocks written by bitswap or an import
+      await this.arrival(key, Math.min(left, POLL_MS))
+    }
+  }
+
+  private async arrival (key: string, ms: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      const set = this.waiters.get(key) ?? new Set()
+      this.waiters.set(key, set)
+      const wake = (): void => { clearTimeout(timer); set.delete(wake); resolve() }
+      const timer = setTimeout(wake, ms)
+      set.add(wake)
+    })
+    if (this.waiters.get(key)?.size === 0) this.waiters.delete(key)
+  }
+
+  private async readLocal (cid: CID, signal: AbortSignal): Promise<Uint8Array | undefined> {
+    try {
+      const chunks: Uint8Array[] = []
+      for await (const chunk of this.init.blockstore.get(cid, { signal })) chunks.push(chunk)
+      return chunks.length === 1 ? chunks[0] : concat(chunks)
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundError') return undefined
+      throw err
+    }
+  }
+}
+
+/** Blocks are the same whatever the CID version: key them by multihash */
+function blockKey (cid: CID): string {
+  return toString(cid.multihash.bytes, 'base64')
+}

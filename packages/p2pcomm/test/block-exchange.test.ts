@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { pino } from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BLOCKS_PROTOCOL } from '../src/constants.js'
+import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
+import { swarmFetch } from '../src/blocks/swarm-fetch.js'
+import { createMeshNode, type MeshNode } from '../src/index.js'
+
+interface Block { cid: CID, bytes: Uint8Array }
+
+async function randomBlock (size: number): Promise<Block> {
+  const bytes = randomBytes(size)
+  return { cid: CID.createV1(raw.code, await sha256.digest(bytes)), bytes }
+}
+
+describe('block request wire format', () => {
+  it('round-trips a request and refuses what the mesh never serves', async () => {
+    const { cid } = await randomBlock(10)
+    expect(decodeRequest(encodeRequest([cid])).map(c => c.toString())).toEqual([cid.toString()])
+    const bad = (body: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(body))
+    expect(() => decodeRequest(new Uint8Array([0xff]))).toThrow(/not JSON/)
+    expect(() => decodeRequest(bad({ cids: [] }))).toThrow(/1–16 cids/)
+    expect(() => decodeRequest(bad({ cids: Array(MAX_BATCH + 1).fill(cid.toString()) }))).toThrow(/1–16 cids/)
+    expect(() => decodeRequest(bad({ cids: ['nope'] }))).toThrow(/invalid cid/)
+    // identity multihash: not content-addressed storage
+    expect(() => decodeRequest(bad({ cids: ['bafkqaaa'] }))).toThrow(/unsupported cid/)
+  })
+
+  it('accepts a block only when its sha256 matches the CID', async () => {
+    const { cid, bytes } = await randomBlock(1000)
+    expect(await verifyBlock(cid, bytes)).toBe(true)
+    const tampered = Uint8Array.from(bytes)
+    tampered[0] = (tampered[0] ?? 0) ^ 1
+    expect(await verifyBlock(cid, tampered)).toBe(false)
+  })
+})
+
+describe('swarm fetch between real libp2p nodes', () => {
+  const dirs: string[] = []
+  let holder: MeshNode, a: MeshNode, b: MeshNode
+  let blocks: Block[]
+
+  async function node (bootstrap: string[] = []): Promise<MeshNode> {
+    const dataDir = await mkdtemp(join(tmpdir(), 'dm-blocks-'))
+    dirs.push(dataDir)
+    return createMeshNode({
+      dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: bootstrap.map(a => multiaddr(a)),
+      self: () => ({ version: 'test', docker: false }), log: pino({ level: 'silent' })
+    })
+  }
+
+  beforeAll(async () => {
+    holder = await node()
+    a = await node(holder.multiaddrs())
+    b = await node(holder.multiaddrs())
+    await a.libp2p.dial(multiaddr(b.multiaddrs()[0] as string))
+    blocks = await Promise.all(Array.from({ length: 64 }, async () => randomBlock(256 * 1024)))
+    for (const { cid, bytes } of blocks) await holder.helia.blockstore.put(cid, bytes)
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const n of [holder, a, b]) await n?.stop()
+    for (const d of dirs) await rm(d, { recursive: true, force: true })
+  })
+
+  it('two pullers get every block while the holder uploads each about once', async () => {
+    const cids = blocks.map(b => b.cid)
+    const total = blocks.length * 256 * 1024
+    const pullers = [a.peerId, b.peerId]
+    const holders = [holder.peerId]
+    const [leftA, leftB] = await Promise.all([
+      swarmFetch(a.blocks, cids, { self: a.peerId, holders, pullers }),
+      swarmFetch(b.blocks, cids, { self: b.peerId, holders, pullers })
+    ])
+    expect(leftA).toEqual([])
+    expect(leftB).toEqual([])
+    for (const n of [a, b]) expect(await n.blocks.missing(cids)).toEqual([])
+    // without the split the holder would send 2 × total
+    expect(holder.blocks.stats().sentBytes).toBeLessThanOrEqual(total * 1.25)
+    expect(a.blocks.stats().sentBytes + b.blocks.stats().sentBytes).toBeGreaterThanOrEqual(total * 0.75)
+  }, 60_000)
+
+  it('falls back to the holder when an owner is unreachable, and reports what nobody has', async () => {
+    const fresh = await Promise.all(Array.from({ length: 8 }, async () => randomBlock(1024)))
+    for (const { cid, bytes } of fresh.slice(0, 6)) await holder.helia.blockstore.put(cid, bytes)
+    const ghost = (await node()) // a peer that is gone by the time anyone asks it
+    const ghostId = ghost.peerId
+    await ghost.stop()
+    const left = await swarmFetch(a.blocks, fresh.map(f => f.cid), { self: a.peerId, holders: [holder.peerId], pullers: [a.peerId, ghostId] })
+    expect(left.map(c => c.toString()).sort()).toEqual(fresh.slice(6).map(f => f.cid.toString()).sort())
+    expect(await a.blocks.missing(fresh.slice(0, 6).map(f => f.cid))).toEqual([])
+  }, 60_000)
+
+  it('drops a block whose bytes do not match its CID and marks the peer failed', async () => {
+    const wanted = await randomBlock(2048)
+    const impostor = await node()
+    await impostor.libp2p.unhandle(BLOCKS_PROTOCOL)
+    await impostor.libp2p.handle(BLOCKS_PROTOCOL, async stream => {
+      const lp = lpStream(stream)
+      await lp.read()
+      await lp.writeV([Uint8Array.of(1), randomBytes(2048)])
+      await stream.close()
+    })
+    try {
+      await a.libp2p.dial(multiaddr(impostor.multiaddrs()[0] as string))
+      const result = await a.blocks.request(impostor.peerId, [wanted.cid])
+      expect(result.failed).toBe(true)
+      expect(result.missing.map(c => c.toString())).toEqual([wanted.cid.toString()])
+      expect(await a.blocks.missing([wanted.cid])).toHaveLength(1)
+    } finally {
+      await impostor.stop()
+    }
+  }, 30_000)
+
+  it('holds a request for a block the responder is fetching, and answers when it arrives', async () => {
+    const late = await randomBlock(4096)
+    const release = b.blocks.want([late.cid])
+    const asked = a.blocks.request(b.peerId, [late.cid])
+    await new Promise(resolve => setTimeout(resolve, 700))
+    await holder.helia.blockstore.put(late.cid, late.bytes)
+    expect(await b.blocks.request(holder.peerId, [late.cid])).toEqual({ missing: [], failed: false })
+    expect(await asked).toEqual({ missing: [], failed: false })
+    release()
+  }, 30_000)
+})
