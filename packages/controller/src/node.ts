@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  createMeshNode, loadPeerstore, loadSwarmKey, type MeshNode, type Peer, type SwarmKey
+  createMeshNode, loadPeerstore, loadSwarmKey, swarmFetch, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
   catalogRecordSchemas, createCatalog, familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
@@ -84,6 +84,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     stack.push(async () => { assigner.stop() })
     const reconciler = new Reconciler({
       peerId: mesh.peerId, store: mesh.store, resolve: async n => catalog.get(n), blockstore: mesh.helia.blockstore,
+      swarmFetch: async (cids, swarm, options) => swarmFetch(mesh.blocks, cids, swarm, options),
       pins, docker, registry: `127.0.0.1:${config.registryPort}`, log
     })
     await reconciler.start()

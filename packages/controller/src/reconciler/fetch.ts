@@ -1,8 +1,15 @@
 import { openLayout, parseManifest, platformMatches, parsePlatform, platformDescriptors, type Digest } from '@distromash/multiplatform2ipfs'
+import * as dagPb from '@ipld/dag-pb'
 import type { Blockstore } from 'interface-blockstore'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
-import { createHash } from 'node:crypto'
+
+/**
+ * Fetches blocks from chosen peers into the local blockstore and returns the CIDs it could not
+ * get (bitswap then fetches those). `holdersOnly`: small blocks everyone needs first (the
+ * DAG's inner nodes), asked of complete holders rather than split among fetching peers.
+ */
+export type BlockSource = (cids: CID[], options: { signal?: AbortSignal, onBlock?: (cid: CID, bytes: number) => void, holdersOnly?: boolean }) => Promise<CID[]>
 
 export interface FetchOptions {
   /** The engine's platform; the index's matching manifest is the only one fetched */
@@ -11,8 +18,8 @@ export interface FetchOptions {
   onProgress?: (done: number, total: number) => void
   /** Blobs fetched at once */
   concurrency?: number
-  /** Orders the blobs differently on every peer (its peer ID), see below */
-  seed?: string
+  /** Where the bulk of the blocks comes from (the swarm of peers replicating the image); bitswap alone without it */
+  source?: BlockSource
 }
 
 export interface FetchedImage {
@@ -23,8 +30,9 @@ export interface FetchedImage {
 
 /**
  * Brings into the local blockstore what this host needs of an image, and nothing more:
- * index.json, the top manifest, this platform's manifest, its config and layers. Blocks
- * missing locally come from any peer over bitswap (the blockstore is Helia's).
+ * index.json, the top manifest, this platform's manifest, its config and layers. The layout's
+ * small metadata comes over bitswap (the blockstore is Helia's); the blobs' blocks come from
+ * `source` when given, and the final read of every blob fetches over bitswap whatever is left.
  */
 export async function fetchImage (root: CID, blockstore: Blockstore, options: FetchOptions): Promise<FetchedImage> {
   const read = { signal: options.signal }
@@ -35,23 +43,67 @@ export async function fetchImage (root: CID, blockstore: Blockstore, options: Fe
   const needed = await neededBlobs(layout, top.digest as Digest, options.platform, read)
   const blobs = await Promise.all(needed.map(async digest => layout.stat(digest, read)))
   const total = blobs.reduce((sum, b) => sum + b.size, 0)
-  let done = 0
-  // peers replicating the same image at once start on different blobs, so each soon has
-  // something the others lack and bitswap spreads the load instead of all asking the source
-  const queue = shuffled(blobs, options.seed ?? '')
+  let fromSource = 0
+  let readBack = 0
+  const progress = (): void => { options.onProgress?.(Math.min(Math.max(fromSource, readBack), total), total) }
+  if (options.source != null) {
+    const leaves = await leavesOf(blobs.map(b => b.cid), blockstore, options.source, read)
+    await options.source(leaves, { signal: options.signal, onBlock: (_, bytes) => { fromSource += bytes; progress() } })
+  }
+  // every byte read back: proves the blobs complete, and bitswap fills any gap the source left
+  const queue = [...blobs]
   const worker = async (): Promise<void> => {
     for (let blob = queue.shift(); blob != null; blob = queue.shift()) {
       const entry = await exporter(blob.cid, blockstore, read)
       if (entry.type !== 'file' && entry.type !== 'raw') throw new Error(`blob ${blob.digest} is not a file`)
       for await (const chunk of entry.content(read)) {
-        done += chunk.byteLength
-        options.onProgress?.(done, total)
+        readBack += chunk.byteLength
+        progress()
       }
     }
   }
   await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker))
   const dirs = await layoutDirectories(root, blockstore, read)
   return { pins: [...dirs.map(cid => ({ cid, depth: 0 })), ...blobs.map(b => ({ cid: b.cid }))], bytes: total }
+}
+
+/**
+ * The leaf blocks of the blobs' DAGs, in file order, without duplicates. Inner nodes are
+ * fetched level by level (a 48 MiB layer has a root and two inner nodes above 192 leaves).
+ */
+async function leavesOf (roots: CID[], blockstore: Blockstore, source: BlockSource, options: { signal?: AbortSignal }): Promise<CID[]> {
+  const children = new Map<string, CID[]>()
+  for (let level = unique(roots.filter(isDagPb)); level.length > 0;) {
+    await source(level, { signal: options.signal, holdersOnly: true })
+    const next: CID[] = []
+    for (const cid of level) {
+      const links = dagPb.decode(await readBlock(blockstore, cid, options)).Links.map(l => l.Hash)
+      children.set(cid.toString(), links)
+      next.push(...links.filter(isDagPb))
+    }
+    level = unique(next)
+  }
+  const leaves: CID[] = []
+  const visit = (cid: CID): void => {
+    if (isDagPb(cid)) children.get(cid.toString())?.forEach(visit)
+    else leaves.push(cid)
+  }
+  roots.forEach(visit)
+  return unique(leaves)
+}
+
+function isDagPb (cid: CID): boolean {
+  return cid.code === dagPb.code
+}
+
+function unique (cids: CID[]): CID[] {
+  return [...new Map(cids.map(c => [c.toString(), c])).values()]
+}
+
+async function readBlock (blockstore: Blockstore, cid: CID, options: { signal?: AbortSignal }): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of blockstore.get(cid, options)) chunks.push(chunk)
+  return chunks.length === 1 ? chunks[0] as Uint8Array : Buffer.concat(chunks)
 }
 
 async function neededBlobs (layout: ReturnType<typeof openLayout>, topDigest: Digest, platform: string, options: { signal?: AbortSignal }): Promise<Digest[]> {
@@ -69,9 +121,4 @@ async function neededBlobs (layout: ReturnType<typeof openLayout>, topDigest: Di
 async function layoutDirectories (root: CID, blockstore: Blockstore, options: { signal?: AbortSignal }): Promise<CID[]> {
   const paths = ['', '/blobs', '/blobs/sha256', '/index.json', '/oci-layout']
   return Promise.all(paths.map(async p => (await exporter(`${root.toString()}${p}`, blockstore, options)).cid))
-}
-
-function shuffled<T extends { digest: string }> (items: T[], seed: string): T[] {
-  const key = (item: T): string => createHash('sha256').update(`${seed}/${item.digest}`).digest('hex')
-  return [...items].sort((a, b) => (key(a) < key(b) ? -1 : 1))
 }

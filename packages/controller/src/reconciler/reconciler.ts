@@ -2,20 +2,25 @@ import type { ReplicatedStore } from '@distromash/p2pcomm'
 import type { Blockstore } from 'interface-blockstore'
 import { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
-import { desiredImages, ownStatuses } from './desired.js'
+import { desiredImages, imageSwarm, ownStatuses, type ImageSwarm } from './desired.js'
 import type { DockerEngine } from './docker.js'
-import { fetchImage } from './fetch.js'
+import { fetchImage, type BlockSource } from './fetch.js'
 import type { PinSet } from './pin-set.js'
 import { statusKey, type ReplicationState, type ReplicationStatus } from './status.js'
 
 /** How the reconciler finds an image's root CID (the catalog in the replicated store) */
-export type ResolveImage = (nametag: string) => Promise<{ cid: string } | undefined>
+export type ResolveImage = (nametag: string) => Promise<{ cid: string, importedBy?: string } | undefined>
+
+/** Fetch blocks from the image's swarm (p2pcomm's swarmFetch); returns those nobody gave */
+export type SwarmFetch = (cids: CID[], swarm: ImageSwarm & { self: string }, options: { signal?: AbortSignal, onBlock?: (cid: CID, bytes: number) => void }) => Promise<CID[]>
 
 export interface ReconcilerInit {
   peerId: string
   store: ReplicatedStore
   resolve: ResolveImage
   blockstore: Blockstore
+  /** Without it every block comes over bitswap */
+  swarmFetch?: SwarmFetch
   pins: PinSet
   docker: DockerEngine
   /** host:port of this node's registry as the local engine reaches it */
@@ -119,7 +124,7 @@ export class Reconciler {
       if (status == null) await this.report(image, record.cid, 'pending')
       return
     }
-    this.launch(image, async signal => this.install(image, record.cid, status, signal))
+    this.launch(image, async signal => this.install(image, record, status, signal))
   }
 
   /** After a restart, trust a finished status only if the pins and the engine agree */
@@ -144,14 +149,15 @@ export class Reconciler {
       })
   }
 
-  private async install (image: string, cid: string, previous: ReplicationStatus | undefined, signal: AbortSignal): Promise<void> {
+  private async install (image: string, record: { cid: string, importedBy?: string }, previous: ReplicationStatus | undefined, signal: AbortSignal): Promise<void> {
+    const { cid } = record
     const attempts = previous?.cid === cid ? previous.attempts ?? 0 : 0
     let lastWrite = 0
     try {
       await this.report(image, cid, 'fetching', { bytesDone: 0 })
       const fetched = await fetchImage(CID.parse(cid), this.init.blockstore, {
         platform: this.platform ?? hostPlatform(),
-        seed: this.init.peerId,
+        source: await this.blockSource(image, record),
         signal,
         onProgress: (done, total) => {
           if (Date.now() - lastWrite < PROGRESS_WRITE_MS) return
@@ -173,6 +179,14 @@ export class Reconciler {
       await this.report(image, cid, 'failed', { error: (err as Error).message, retryAt, attempts: attempts + 1 })
       throw err
     }
+  }
+
+  /** The swarm is read once per fetch: peers that finish meanwhile keep serving what they have */
+  private async blockSource (image: string, record: { cid: string, importedBy?: string }): Promise<BlockSource | undefined> {
+    const fetch = this.init.swarmFetch
+    if (fetch == null) return undefined
+    const swarm = { self: this.init.peerId, ...await imageSwarm(this.init.store, image, record.cid, record.importedBy) }
+    return async (cids, options) => fetch(cids, options.holdersOnly === true ? { ...swarm, pullers: [] } : swarm, options)
   }
 
   private async release (image: string, status: ReplicationStatus, signal: AbortSignal): Promise<void> {
