@@ -78,8 +78,8 @@ async function shapeAll (lan: Lan, rate: number): Promise<void> {
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 const secs = (s: number): string => `${s.toFixed(1)} s`
 
-function report (name: string, r: RunResult, lowerBound: number): void {
-  console.log(`  ${name}: ${secs(r.seconds)} (hosts: ${r.perHost.map(secs).join(', ')}), ${mib(r.seedBytes)} left the seed, ` +
+function report (name: string, r: RunResult, lowerBound: number, bytes: number): void {
+  console.log(`  ${name}: ${secs(r.seconds)} (hosts: ${r.perHost.map(secs).join(', ')}), ${mib(r.seedBytes)} left the seed (${(r.seedBytes / bytes).toFixed(2)} S), ` +
     `CPU: machine ${(r.cpuBusy * 100).toFixed(0)}% busy, ours ${r.ownCores.toFixed(2)} cores, ${(r.seconds / lowerBound).toFixed(2)}× the lower bound`)
 }
 
@@ -93,18 +93,20 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean): Promise<{ 
   for (let run = 0; run < Number(values.runs); run++) {
     await removeEverywhere(s.hosts, [s.ref])
     const r = await timed(s.seed.veth, s.lan.hosts.map(h => h.name), async () => centralPull(s.hosts, s.ref))
-    report(`central run ${run + 1}`, r, lowerBound)
+    report(`central run ${run + 1}`, r, lowerBound, s.image.bytes)
     central.push(r.seconds)
   }
   const c = median(central)
   if (!withMesh) return { central: c }
   await removeEverywhere(s.hosts, [s.ref, values.nametag])
   console.log(`  mesh: import into ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${(await meshImport(s.hosts[0] as Host, values.nametag)).toFixed(1)} s`)
-  const m = await timed(s.seed.veth, s.lan.hosts.map(h => h.name), async () => meshReplicate(s.hosts, values.nametag)).catch(err => {
+  // in the mesh the first host is the seed: it imported the image
+  const meshSeed = (s.hosts[0] as Host).net
+  const m = await timed(meshSeed.veth, s.lan.hosts.map(h => h.name), async () => meshReplicate(s.hosts, values.nametag)).catch(err => {
     for (const h of s.hosts) console.error(`--- node ${h.label} (${h.running ? 'running' : 'stopped'}):\n${h.output.slice(-3000)}`)
     throw err
   })
-  report('mesh', m, lowerBound)
+  report('mesh', m, lowerBound, s.image.bytes)
   console.log(`  mesh/lower-bound ${(m.seconds / lowerBound).toFixed(2)} (target ≤ 1.3), central/mesh ${(c / m.seconds).toFixed(2)} (target ≥ 2.5)`)
   await deleteStrategies(s.hosts[0] as Host)
   return { central: c, mesh: m.seconds }

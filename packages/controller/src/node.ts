@@ -72,8 +72,10 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const catalog = createCatalog(mesh.store)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
     const pins = new PinSet(mesh.helia.pins)
-    // an import pins a DAG it has just written: read only its dag-pb nodes, not every 256 KiB leaf
-    const jobs = imageJobs(config, mesh, catalog, digestIndex, new PinSet(withWalker(mesh.helia.pins, leafSkippingWalker())), log)
+    // an import, and the reconciler after a fetch, pin a DAG whose leaves were just verified and
+    // stored: read only its dag-pb nodes and check the leaves are there, not re-read every 256 KiB
+    const verifiedPins = new PinSet(withWalker(mesh.helia.pins, leafSkippingWalker()))
+    const jobs = imageJobs(config, mesh, catalog, digestIndex, verifiedPins, log)
 
     const registry = await startRegistry(config, mesh, catalog, digestIndex, pins, log)
     stack.push(async () => { await registry.close() })
@@ -85,7 +87,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const reconciler = new Reconciler({
       peerId: mesh.peerId, store: mesh.store, resolve: async n => catalog.get(n), blockstore: mesh.helia.blockstore,
       swarmFetch: async (cids, swarm, options) => swarmFetch(mesh.blocks, cids, swarm, options),
-      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log
+      pins: verifiedPins, docker, registry: `127.0.0.1:${config.registryPort}`, log
     })
     await reconciler.start()
     stack.push(async () => { await reconciler.stop() })

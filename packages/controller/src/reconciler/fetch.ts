@@ -30,12 +30,13 @@ export interface FetchedImage {
 
 /**
  * Brings into the local blockstore what this host needs of an image, and nothing more:
- * index.json, the top manifest, this platform's manifest, its config and layers. The layout's
- * small metadata comes over bitswap (the blockstore is Helia's); the blobs' blocks come from
- * `source` when given, and the final read of every blob fetches over bitswap whatever is left.
+ * index.json, the top manifest, this platform's manifest, its config and layers. Every block
+ * comes from `source` when given, and over bitswap (the blockstore is Helia's) when the source
+ * has not got it or there is no source.
  */
-export async function fetchImage (root: CID, blockstore: Blockstore, options: FetchOptions): Promise<FetchedImage> {
+export async function fetchImage (root: CID, networked: Blockstore, options: FetchOptions): Promise<FetchedImage> {
   const read = { signal: options.signal }
+  const blockstore = options.source != null ? sourceFirst(networked, options.source) : networked
   const layout = openLayout(root, blockstore)
   const index = await layout.index(read)
   const top = index.manifests[0]
@@ -43,28 +44,60 @@ export async function fetchImage (root: CID, blockstore: Blockstore, options: Fe
   const needed = await neededBlobs(layout, top.digest as Digest, options.platform, read)
   const blobs = await Promise.all(needed.map(async digest => layout.stat(digest, read)))
   const total = blobs.reduce((sum, b) => sum + b.size, 0)
-  let fromSource = 0
-  let readBack = 0
-  const progress = (): void => { options.onProgress?.(Math.min(Math.max(fromSource, readBack), total), total) }
-  if (options.source != null) {
-    const leaves = await leavesOf(blobs.map(b => b.cid), blockstore, options.source, read)
-    await options.source(leaves, { signal: options.signal, onBlock: (_, bytes) => { fromSource += bytes; progress() } })
+  if (options.source != null) await fetchFromSource(blobs.map(b => b.cid), blockstore, options.source, total, options)
+  else await readBack(blobs, blockstore, total, options)
+  const dirs = await layoutDirectories(root, blockstore, read)
+  return { pins: [...dirs.map(cid => ({ cid, depth: 0 })), ...blobs.map(b => ({ cid: b.cid }))], bytes: total }
+}
+
+/** A block missing locally is asked of the source's holders before the blockstore's bitswap */
+function sourceFirst (blockstore: Blockstore, source: BlockSource): Blockstore {
+  return new Proxy(blockstore, {
+    get (target, prop) {
+      const value: unknown = Reflect.get(target, prop)
+      if (prop !== 'get') return typeof value === 'function' ? value.bind(target) : value
+      return async function * (cid: CID, options?: { signal?: AbortSignal }) {
+        if (!await target.has(cid, options)) await source([cid], { signal: options?.signal, holdersOnly: true })
+        yield * target.get(cid, options)
+      }
+    }
+  })
+}
+
+/**
+ * Every leaf from the source (verified against its CID as it arrived), then whatever it could
+ * not give over bitswap. No read-back: presence of every leaf is checked instead.
+ */
+async function fetchFromSource (blobs: CID[], blockstore: Blockstore, source: BlockSource, total: number, options: FetchOptions): Promise<void> {
+  const read = { signal: options.signal }
+  let done = 0
+  const leaves = await leavesOf(blobs, blockstore, source, read)
+  const gaps = await source(leaves, { signal: options.signal, onBlock: (_, bytes) => { done += bytes; options.onProgress?.(Math.min(done, total), total) } })
+  const queue = [...gaps]
+  const worker = async (): Promise<void> => {
+    for (let cid = queue.shift(); cid != null; cid = queue.shift()) await readBlock(blockstore, cid, read)
   }
-  // every byte read back: proves the blobs complete, and bitswap fills any gap the source left
+  await Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker))
+  for (const cid of leaves) if (!await blockstore.has(cid, read)) throw new Error(`block ${cid.toString()} is still missing`)
+  options.onProgress?.(total, total)
+}
+
+/** Without a source: read every blob through the blockstore, which fetches over bitswap what is missing */
+async function readBack (blobs: Array<{ cid: CID, digest: string }>, blockstore: Blockstore, total: number, options: FetchOptions): Promise<void> {
+  const read = { signal: options.signal }
+  let done = 0
   const queue = [...blobs]
   const worker = async (): Promise<void> => {
     for (let blob = queue.shift(); blob != null; blob = queue.shift()) {
       const entry = await exporter(blob.cid, blockstore, read)
       if (entry.type !== 'file' && entry.type !== 'raw') throw new Error(`blob ${blob.digest} is not a file`)
       for await (const chunk of entry.content(read)) {
-        readBack += chunk.byteLength
-        progress()
+        done += chunk.byteLength
+        options.onProgress?.(done, total)
       }
     }
   }
   await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker))
-  const dirs = await layoutDirectories(root, blockstore, read)
-  return { pins: [...dirs.map(cid => ({ cid, depth: 0 })), ...blobs.map(b => ({ cid: b.cid }))], bytes: total }
 }
 
 /**
