@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  createMeshNode, loadPeerstore, loadSwarmKey, swarmFetch, type MeshNode, type Peer, type SwarmKey
+  awaitingFetches, createMeshNode, loadPeerstore, loadSwarmKey, swarmFetch, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
   catalogRecordSchemas, createCatalog, familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
@@ -154,7 +154,8 @@ async function startRegistry (config: Config, mesh: MeshNode, catalog: Catalog, 
   const uploadsDir = join(config.dataDir, 'uploads')
   await mkdir(uploadsDir, { recursive: true })
   const registry = createRegistry({
-    blockstore: mesh.helia.blockstore,
+    // a pull of an image still replicating here waits for its blocks instead of asking every peer
+    blockstore: awaitingFetches(mesh.helia.blockstore, mesh.blocks),
     digestIndex,
     catalog,
     uploadsDir,

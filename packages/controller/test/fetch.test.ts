@@ -44,19 +44,25 @@ describe('fetchImage with a block source', () => {
       }
     }) as unknown as Blockstore
     const calls: Array<{ cids: CID[], holdersOnly: boolean }> = []
+    const events: string[] = []
     const source: BlockSource = async (cids, options) => {
       calls.push({ cids, holdersOnly: options.holdersOnly === true })
+      options.onStarted?.()
       for (const cid of cids) {
         const parts: Uint8Array[] = []
         for await (const part of remote.get(cid)) parts.push(part)
         const bytes = Buffer.concat(parts)
         await local.put(cid, bytes)
         options.onBlock?.(cid, bytes.byteLength)
+        events.push('block')
       }
       return []
     }
     const progress: number[] = []
-    const fetched = await fetchImage(root, blockstore, { platform: 'linux/amd64', source, onProgress: done => { progress.push(done) } })
+    const fetched = await fetchImage(root, blockstore, { platform: 'linux/amd64', source, onProgress: done => { progress.push(done) }, onReadable: () => { events.push('readable') } })
+    // readable once, when the bulk fetch starts: the engine's pull may run alongside it
+    expect(events.filter(e => e === 'readable')).toHaveLength(1)
+    expect(events.indexOf('readable')).toBeLessThan(events.length - 182)
 
     const inner = calls.filter(c => c.holdersOnly)
     // the layer's two inner nodes below its root, asked for together

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BLOCKS_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
 import { swarmFetch } from '../src/blocks/swarm-fetch.js'
-import { createMeshNode, type MeshNode } from '../src/index.js'
+import { awaitingFetches, createMeshNode, type MeshNode } from '../src/index.js'
 
 interface Block { cid: CID, bytes: Uint8Array }
 
@@ -129,5 +129,28 @@ describe('swarm fetch between real libp2p nodes', () => {
     expect(await b.blocks.request(holder.peerId, [late.cid])).toEqual({ missing: [], failed: false })
     expect(await asked).toEqual({ missing: [], failed: false })
     release()
+  }, 30_000)
+
+  it('lets a reader wait for a block being fetched instead of fetching it again, and lets go when the fetch gives up', async () => {
+    const [coming, abandoned, absent] = await Promise.all([randomBlock(1000), randomBlock(1000), randomBlock(1000)])
+    const view = awaitingFetches(a.helia.blockstore, a.blocks)
+    await a.blocks.whenFetched(absent.cid) // nobody fetches it: no wait
+    const release = a.blocks.want([coming.cid, abandoned.cid])
+    const order: string[] = []
+    const reading = (async () => {
+      const parts: Uint8Array[] = []
+      for await (const part of view.get(coming.cid)) parts.push(part)
+      order.push('read')
+      return Buffer.concat(parts)
+    })()
+    const waiting = a.blocks.whenFetched(abandoned.cid).then(() => { order.push('released') })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    order.push('stored')
+    await holder.helia.blockstore.put(coming.cid, coming.bytes)
+    await a.blocks.request(holder.peerId, [coming.cid])
+    expect(Buffer.from(await reading).equals(coming.bytes)).toBe(true)
+    release()
+    await waiting
+    expect(order).toEqual(['stored', 'read', 'released'])
   }, 30_000)
 })

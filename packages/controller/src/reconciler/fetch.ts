@@ -9,7 +9,15 @@ import type { CID } from 'multiformats/cid'
  * get (bitswap then fetches those). `holdersOnly`: small blocks everyone needs first (the
  * DAG's inner nodes), asked of complete holders rather than split among fetching peers.
  */
-export type BlockSource = (cids: CID[], options: { signal?: AbortSignal, onBlock?: (cid: CID, bytes: number) => void, holdersOnly?: boolean }) => Promise<CID[]>
+export type BlockSource = (cids: CID[], options: BlockSourceOptions) => Promise<CID[]>
+
+export interface BlockSourceOptions {
+  signal?: AbortSignal
+  onBlock?: (cid: CID, bytes: number) => void
+  holdersOnly?: boolean
+  /** Called once every asked-for block is local or being fetched */
+  onStarted?: () => void
+}
 
 export interface FetchOptions {
   /** The engine's platform; the index's matching manifest is the only one fetched */
@@ -20,6 +28,12 @@ export interface FetchOptions {
   concurrency?: number
   /** Where the bulk of the blocks comes from (the swarm of peers replicating the image); bitswap alone without it */
   source?: BlockSource
+  /**
+   * Called as soon as every blob can be read through p2pcomm's awaitingFetches (blocks still on
+   * their way are waited for, not fetched twice): with a source, when its fetch has started.
+   * The reconciler starts `docker pull` there, so the engine loads while blocks arrive.
+   */
+  onReadable?: () => void
 }
 
 export interface FetchedImage {
@@ -46,6 +60,7 @@ export async function fetchImage (root: CID, networked: Blockstore, options: Fet
   const total = blobs.reduce((sum, b) => sum + b.size, 0)
   if (options.source != null) await fetchFromSource(blobs.map(b => b.cid), blockstore, options.source, total, options)
   else await readBack(blobs, blockstore, total, options)
+  if (options.source == null) options.onReadable?.()
   const dirs = await layoutDirectories(root, blockstore, read)
   return { pins: [...dirs.map(cid => ({ cid, depth: 0 })), ...blobs.map(b => ({ cid: b.cid }))], bytes: total }
 }
@@ -72,7 +87,11 @@ async function fetchFromSource (blobs: CID[], blockstore: Blockstore, source: Bl
   const read = { signal: options.signal }
   let done = 0
   const leaves = await leavesOf(blobs, blockstore, source, read)
-  const gaps = await source(leaves, { signal: options.signal, onBlock: (_, bytes) => { done += bytes; options.onProgress?.(Math.min(done, total), total) } })
+  const gaps = await source(leaves, {
+    signal: options.signal,
+    onStarted: options.onReadable,
+    onBlock: (_, bytes) => { done += bytes; options.onProgress?.(Math.min(done, total), total) }
+  })
   const queue = [...gaps]
   const worker = async (): Promise<void> => {
     for (let cid = queue.shift(); cid != null; cid = queue.shift()) await readBlock(blockstore, cid, read)

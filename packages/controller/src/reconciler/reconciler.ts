@@ -152,12 +152,22 @@ export class Reconciler {
   private async install (image: string, record: { cid: string, importedBy?: string }, previous: ReplicationStatus | undefined, signal: AbortSignal): Promise<void> {
     const { cid } = record
     const attempts = previous?.cid === cid ? previous.attempts ?? 0 : 0
+    const ref = `${this.init.registry}/${image}`
+    // the engine pulls from this node's registry while the blocks arrive (it waits for them there)
+    const pullAbort = new AbortController()
+    let pulling: Promise<void> | undefined
+    const startPull = (): void => {
+      if (!this.hasDocker || pulling != null) return
+      pulling = this.init.docker.pull(ref, { signal: AbortSignal.any([signal, pullAbort.signal]) })
+      pulling.catch(() => { /* awaited below; a fetch failure aborts it first */ })
+    }
     let lastWrite = 0
     try {
       await this.report(image, cid, 'fetching', { bytesDone: 0 })
       const fetched = await fetchImage(CID.parse(cid), this.init.blockstore, {
         platform: this.platform ?? hostPlatform(),
         source: await this.blockSource(image, record),
+        onReadable: startPull,
         signal,
         onProgress: (done, total) => {
           if (Date.now() - lastWrite < PROGRESS_WRITE_MS) return
@@ -168,12 +178,13 @@ export class Reconciler {
       for (const pin of fetched.pins) await this.init.pins.add(pin.cid, image, { depth: pin.depth, signal })
       await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
       if (!this.hasDocker) return
-      const ref = `${this.init.registry}/${image}`
-      await this.init.docker.pull(ref, { signal })
+      startPull()
+      await pulling
       await this.init.docker.tag(ref, image)
       this.verified.set(image, cid)
       await this.report(image, cid, 'loaded', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
     } catch (err) {
+      pullAbort.abort()
       if (signal.aborted) return
       const retryAt = new Date(Date.now() + Math.min(RETRY_BASE_MS * 2 ** attempts, RETRY_MAX_MS)).toISOString()
       await this.report(image, cid, 'failed', { error: (err as Error).message, retryAt, attempts: attempts + 1 })

@@ -89,9 +89,19 @@ export class BlockExchange {
     return () => {
       for (const key of keys) {
         const n = (this.wanted.get(key) ?? 1) - 1
-        if (n <= 0) this.wanted.delete(key)
-        else this.wanted.set(key, n)
+        if (n > 0) { this.wanted.set(key, n); continue }
+        this.wanted.delete(key)
+        this.wake(key) // whoever waits in whenFetched now reads it, or fetches it some other way
       }
+    }
+  }
+
+  /** Resolves once the block is local, or at once when no fetch of this node wants it */
+  async whenFetched (cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const key = blockKey(cid)
+    while (this.wanted.has(key) && !await this.init.blockstore.has(cid, options)) {
+      options.signal?.throwIfAborted()
+      await this.arrival(key, POLL_MS)
     }
   }
 
@@ -136,7 +146,10 @@ export class BlockExchange {
 
   private async store (cid: CID, bytes: Uint8Array): Promise<void> {
     await this.init.blockstore.put(cid, bytes)
-    const key = blockKey(cid)
+    this.wake(blockKey(cid))
+  }
+
+  private wake (key: string): void {
     const waiting = this.waiters.get(key)
     this.waiters.delete(key)
     waiting?.forEach(wake => { wake() })
@@ -205,4 +218,23 @@ export class BlockExchange {
 /** Blocks are the same whatever the CID version: key them by multihash */
 function blockKey (cid: CID): string {
   return toString(cid.multihash.bytes, 'base64')
+}
+
+/**
+ * A view of a (networked) blockstore for readers that should not race a running fetch: a block
+ * this node is fetching is read once it arrives, instead of being asked for again (over
+ * bitswap, from every peer). The registry reads through it, so `docker pull` can start while
+ * the image's blocks are still arriving.
+ */
+export function awaitingFetches<B extends Blockstore> (blockstore: B, exchange: BlockExchange): B {
+  return new Proxy(blockstore, {
+    get (target, prop) {
+      const value: unknown = Reflect.get(target, prop)
+      if (prop !== 'get') return typeof value === 'function' ? value.bind(target) : value
+      return async function * (cid: CID, options?: { signal?: AbortSignal }) {
+        await exchange.whenFetched(cid, options)
+        yield * target.get(cid, options)
+      }
+    }
+  })
 }

@@ -20,6 +20,8 @@ export interface Swarm {
 export interface SwarmFetchOptions extends RequestOptions {
   /** Requests in flight per peer */
   lanes?: number
+  /** Called once the missing blocks are marked wanted: readers may now wait for them (awaitingFetches) */
+  onStarted?: () => void
 }
 
 /**
@@ -34,8 +36,9 @@ export interface SwarmFetchOptions extends RequestOptions {
  */
 export async function swarmFetch (exchange: BlockExchange, cids: CID[], swarm: Swarm, options: SwarmFetchOptions = {}): Promise<CID[]> {
   const todo = await exchange.missing(cids, options)
-  if (todo.length === 0) return []
   const release = exchange.want(todo)
+  options.onStarted?.()
+  if (todo.length === 0) return []
   try {
     const { own, byOwner } = partition(todo, swarm)
     const fromHolders = new WorkQueue<CID>()
