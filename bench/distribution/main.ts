@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { newSwarmKey, startMesh, startRegistry, type Registry } from '../../test/helpers/cluster.js'
@@ -83,7 +83,7 @@ function report (name: string, r: RunResult, lowerBound: number, bytes: number):
     `CPU: machine ${(r.cpuBusy * 100).toFixed(0)}% busy, ours ${r.ownCores.toFixed(2)} cores, ${(r.seconds / lowerBound).toFixed(2)}× the lower bound`)
 }
 
-async function benchRate (s: Setup, rate: number, withMesh: boolean): Promise<{ central: number, mesh?: number }> {
+async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: boolean): Promise<{ central: number, mesh?: number }> {
   await shapeAll(s.lan, rate)
   const probe = await measureThroughput(s.hosts[0]?.net as LanHost, s.seed, 10)
   const lowerBound = s.image.bytes * 8 / (rate * 1e6)
@@ -99,6 +99,7 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean): Promise<{ 
   const c = median(central)
   if (!withMesh) return { central: c }
   await removeEverywhere(s.hosts, [s.ref, values.nametag])
+  if (fresh === false) await restartMeshEmpty(s.hosts)
   console.log(`  mesh: import into ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${(await meshImport(s.hosts[0] as Host, values.nametag)).toFixed(1)} s`)
   // in the mesh the first host is the seed: it imported the image
   const meshSeed = (s.hosts[0] as Host).net
@@ -110,6 +111,22 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean): Promise<{ 
   console.log(`  mesh/lower-bound ${(m.seconds / lowerBound).toFixed(2)} (target ≤ 1.3), central/mesh ${(c / m.seconds).toFixed(2)} (target ≥ 2.5)`)
   await deleteStrategies(s.hosts[0] as Host)
   return { central: c, mesh: m.seconds }
+}
+
+/** Every node stopped, its blocks and datastore (so its replicated store) removed, restarted: same peer IDs, nothing held */
+async function restartMeshEmpty (hosts: Host[]): Promise<void> {
+  await Promise.all(hosts.map(async h => { await h.stop() }))
+  for (const h of hosts) {
+    for (const part of ['blocks', 'datastore', 'uploads']) await rm(join(h.dir, 'node', part), { recursive: true, force: true })
+  }
+  await startMesh(hosts)
+  const deadline = Date.now() + 60_000
+  for (const h of hosts) {
+    while ((await h.api<Array<{ self: boolean, connected: boolean }>>('/api/v1/peers')).body.filter(p => !p.self && p.connected).length < hosts.length - 1) {
+      if (Date.now() > deadline) throw new Error(`mesh did not re-form on ${h.label}`)
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+  }
 }
 
 function median (xs: number[]): number {
@@ -128,21 +145,24 @@ async function main (): Promise<void> {
   process.once('SIGTERM', abort)
   try {
     await setUp(setup)
-    const results: Array<{ rate: number, central: number }> = []
-    // the mesh runs once, at the first rate: a second run would find the blocks already pinned
-    for (const [i, rate] of rates.entries()) results.push({ rate, ...await benchRate(setup as Setup, rate, values.mesh && i === 0) })
+    const results: Array<{ rate: number, central: number, mesh?: number }> = []
+    // after the first rate, the mesh restarts with empty stores: nothing may be found already there
+    for (const [i, rate] of rates.entries()) results.push({ rate, ...await benchRate(setup as Setup, rate, values.mesh, i === 0) })
     summarize(results)
   } finally {
     await tearDown(setup)
   }
 }
 
-/** Central time × rate is constant when the link, not the CPU, limits the transfer */
-function summarize (results: Array<{ rate: number, central: number }>): void {
+/** Time × rate is constant when the link, not the CPU, limits the transfer */
+function summarize (results: Array<{ rate: number, central: number, mesh?: number }>): void {
   if (results.length < 2) return
-  const [base] = results as [{ rate: number, central: number }]
-  console.log('\nlink-bound check (central time should scale with 1/rate):')
-  for (const r of results) console.log(`  ${r.rate} Mbit/s: ${secs(r.central)}, ${(r.central / base.central).toFixed(2)}× the time at ${base.rate} (ideal ${(base.rate / r.rate).toFixed(2)}×)`)
+  const [base] = results as [{ rate: number, central: number, mesh?: number }]
+  console.log('\nlink-bound check (times should scale with 1/rate):')
+  for (const r of results) {
+    const mesh = r.mesh != null && base.mesh != null ? `; mesh ${secs(r.mesh)}, ${(r.mesh / base.mesh).toFixed(2)}×` : ''
+    console.log(`  ${r.rate} Mbit/s: central ${secs(r.central)}, ${(r.central / base.central).toFixed(2)}× the time at ${base.rate}${mesh} (ideal ${(base.rate / r.rate).toFixed(2)}×)`)
+  }
 }
 
 await main()
