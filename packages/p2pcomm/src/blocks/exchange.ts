@@ -38,6 +38,7 @@ export interface RequestOptions {
 const WAIT_WANTED_MS = 30_000
 const WAIT_UNWANTED_MS = 3_000
 const POLL_MS = 500
+const WHEN_FETCHED_POLL_MS = 2_000
 
 /**
  * /distromash/blocks/1.0.0: ask one chosen peer for a list of blocks, get them back in order.
@@ -99,9 +100,12 @@ export class BlockExchange {
   /** Resolves once the block is local, or at once when no fetch of this node wants it */
   async whenFetched (cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> {
     const key = blockKey(cid)
-    while (this.wanted.has(key) && !await this.init.blockstore.has(cid, options)) {
+    if (!this.wanted.has(key) || await this.init.blockstore.has(cid, options)) return
+    // store() and the fetch's release wake us; the slow poll covers blocks stored some other way
+    while (this.wanted.has(key)) {
       options.signal?.throwIfAborted()
-      await this.arrival(key, POLL_MS)
+      if (await this.arrival(key, WHEN_FETCHED_POLL_MS) === 'woken') return
+      if (await this.init.blockstore.has(cid, options)) return
     }
   }
 
@@ -192,15 +196,17 @@ export class BlockExchange {
     }
   }
 
-  private async arrival (key: string, ms: number): Promise<void> {
-    await new Promise<void>(resolve => {
+  /** Woken when the block is stored or no longer wanted; otherwise after `ms` */
+  private async arrival (key: string, ms: number): Promise<'woken' | 'timeout'> {
+    const outcome = await new Promise<'woken' | 'timeout'>(resolve => {
       const set = this.waiters.get(key) ?? new Set()
       this.waiters.set(key, set)
-      const wake = (): void => { clearTimeout(timer); set.delete(wake); resolve() }
-      const timer = setTimeout(wake, ms)
+      const wake = (): void => { clearTimeout(timer); set.delete(wake); resolve('woken') }
+      const timer = setTimeout(() => { set.delete(wake); resolve('timeout') }, ms)
       set.add(wake)
     })
     if (this.waiters.get(key)?.size === 0) this.waiters.delete(key)
+    return outcome
   }
 
   private async readLocal (cid: CID, signal: AbortSignal): Promise<Uint8Array | undefined> {
