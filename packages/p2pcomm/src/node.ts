@@ -15,7 +15,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { LevelDatastore } from 'datastore-level'
 import type { Logger } from 'pino'
 import type { Announcement } from './announcement.js'
-import { FileBlockstore } from './blockstore.js'
+import { PackBlockstore } from './blockstore/pack-blockstore.js'
 import { BlockExchange } from './blocks/exchange.js'
 import { BootstrapKeeper } from './bootstrap.js'
 import { DHT_PROTOCOL } from './constants.js'
@@ -78,8 +78,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await mkdir(init.dataDir, { recursive: true })
   const privateKey = await loadOrCreatePeerKey(join(init.dataDir, 'peer.key'))
   const datastore = new LevelDatastore(join(init.dataDir, 'datastore'))
-  // blockstore-fs's layout, read with one readFile per block (see blockstore.ts)
-  const blockstore = new FileBlockstore(join(init.dataDir, 'blocks'))
+  // blocks appended to pack files, older blockstore-fs files still read (see blockstore/pack-blockstore.ts)
+  const blockstore = new PackBlockstore(join(init.dataDir, 'blocks'), { log: init.log })
   await datastore.open()
   await blockstore.open()
 
