@@ -1,5 +1,5 @@
 import { CustomProgressEvent, type ProgressOptions } from 'progress-events'
-import { DEFAULT_BLOB_CONCURRENCY } from './constants.js'
+import { CHUNK_SIZE, DEFAULT_BLOB_CONCURRENCY } from './constants.js'
 import { JobRegistry } from './join.js'
 import { writeLayout } from './layout/oci-layout.js'
 import { addFile, type StoredFile } from './layout/unixfs.js'
@@ -122,7 +122,9 @@ class ImageImporter implements Importer {
         yield chunk
       }
     }
-    const file = await addFile(counted(this.components.client.getBlob(reference, { digest, size }, options)), this.components.blockstore, options)
+    // block-sized pieces: one per block through verification, progress and the importer, none copied twice
+    const pieces = this.components.client.getBlob(reference, { digest, size }, { ...options, chunkSize: CHUNK_SIZE })
+    const file = await addFile(counted(pieces), this.components.blockstore, options)
     await this.components.digestIndex.put(digest, file, options)
     options.onProgress?.(new CustomProgressEvent('import:blob:done', { digest, size, cid: file.cid }))
     return file

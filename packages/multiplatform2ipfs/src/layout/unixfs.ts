@@ -3,6 +3,8 @@ import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import { CHUNK_SIZE, HAMT_THRESHOLD_BYTES, MAX_CHILDREN_PER_NODE } from '../constants.js'
 import type { Blockstore } from 'interface-blockstore'
+
+const BLOCK_WRITE_CONCURRENCY = 32
 import type { CID } from 'multiformats/cid'
 
 /** A file stored as UnixFS: content `size` in bytes, `dagSize` the cumulative block bytes (a link's Tsize). */
@@ -31,7 +33,10 @@ export function kuboImporterOptions (): ImporterOptions {
     shardSplitThresholdBytes: HAMT_THRESHOLD_BYTES,
     shardSplitStrategy: 'links-bytes',
     fieldOrder: 'links-first',
-    wrapWithDirectory: false
+    wrapWithDirectory: false,
+    // blocks hashed and stored at once; the importer waits for a whole batch before reading on,
+    // so a larger batch keeps the download flowing while blocks are written (order is kept: same CIDs)
+    blockWriteConcurrency: BLOCK_WRITE_CONCURRENCY
   }
 }
 

@@ -5,6 +5,7 @@ import { MANIFEST_ACCEPT, baseMediaType } from '../media-types.js'
 import { Authenticator, type CredentialsSource } from './auth.js'
 import { assertSecure, registryBaseUrl, type EndpointOptions } from './endpoint.js'
 import { bodyStream, readCapped, responseError, timedFetch, type Timed } from './http.js'
+import { fixedSizePieces } from '../pieces.js'
 import { parseChallenge } from './www-authenticate.js'
 
 export interface RegistryClientInit extends EndpointOptions {
@@ -32,6 +33,15 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
+export interface BlobOptions extends RequestOptions {
+  /**
+   * Yield the body in pieces of exactly this many bytes (the last may be shorter). An importer
+   * passes its chunk size, so each piece becomes one block without being copied again, and
+   * everything downstream handles one piece per block instead of one per network read.
+   */
+  chunkSize?: number
+}
+
 /** A read-only client for the Docker Registry HTTP API v2 / OCI distribution API. */
 export interface RegistryClient {
   /** `GET /v2/`: resolves once the registry answers and accepts us. */
@@ -39,7 +49,7 @@ export interface RegistryClient {
   /** Fetches a manifest by tag or digest; by digest, the bytes are checked against it. */
   getManifest(name: RepositoryName, reference: string, options?: RequestOptions): Promise<ManifestResult>
   /** Streams a blob, following redirects; throws at the end unless size and digest verified. */
-  getBlob(name: RepositoryName, expected: Expected, options?: RequestOptions): AsyncGenerator<Uint8Array>
+  getBlob(name: RepositoryName, expected: Expected, options?: BlobOptions): AsyncGenerator<Uint8Array>
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
@@ -63,7 +73,7 @@ class HttpRegistryClient implements RegistryClient {
     if (!response.ok) {
       throw await responseError(response, `ping ${registry}`)
     }
-    await response.body?.cancel()
+    await response.cancel()
   }
 
   async getManifest (name: RepositoryName, reference: string, options: RequestOptions = {}): Promise<ManifestResult> {
@@ -88,7 +98,7 @@ class HttpRegistryClient implements RegistryClient {
     }
   }
 
-  async * getBlob (name: RepositoryName, expected: Expected, options: RequestOptions = {}): AsyncGenerator<Uint8Array> {
+  async * getBlob (name: RepositoryName, expected: Expected, options: BlobOptions = {}): AsyncGenerator<Uint8Array> {
     const what = `blob ${name.repository}@${expected.digest}`
     const { response, done } = await this.request(name.registry, name.repository, `/v2/${name.repository}/blobs/${expected.digest}`, {}, options)
     done()
@@ -97,10 +107,11 @@ class HttpRegistryClient implements RegistryClient {
     }
     const declared = response.headers.get('content-length')
     if (declared !== null && Number(declared) !== expected.size) {
-      await response.body?.cancel()
+      await response.cancel()
       throw new SizeMismatchError(`${what}: expected ${expected.size} bytes, registry announces ${declared}`)
     }
-    yield * verifyStream(bodyStream(response), expected, options)
+    const body = options.chunkSize === undefined ? bodyStream(response) : fixedSizePieces(bodyStream(response), options.chunkSize)
+    yield * verifyStream(body, expected, options)
   }
 
   /** One authenticated request: a cached header first, then one retry answering the challenge. */
@@ -115,7 +126,7 @@ class HttpRegistryClient implements RegistryClient {
         return timed
       }
       timed.done()
-      await timed.response.body?.cancel()
+      await timed.response.cancel()
       if (attempt > 0) {
         throw new UnauthorizedError(`${url.host} refused our credentials for ${path}`)
       }
@@ -129,13 +140,13 @@ class HttpRegistryClient implements RegistryClient {
     let url = start
     let sent = headers
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const timed = await timedFetch(url, { headers: sent, redirect: 'manual' }, this.timeoutMs, options.signal)
+      const timed = await timedFetch(url, sent, this.timeoutMs, options.signal)
       const location = timed.response.headers.get('location')
       if (!REDIRECTS.has(timed.response.status) || location === null) {
         return timed
       }
       timed.done()
-      await timed.response.body?.cancel()
+      await timed.response.cancel()
       const next = new URL(location, url)
       assertSecure(next, this.init.allowInsecure)
       if (next.origin !== url.origin) {
