@@ -153,4 +153,21 @@ describe('swarm fetch between real libp2p nodes', () => {
     await waiting
     expect(order).toEqual(['stored', 'read', 'released'])
   }, 30_000)
+
+  it('retries a holder whose first requests fail, instead of giving up on it', async () => {
+    const flaky = await node(holder.multiaddrs())
+    try {
+      const fresh = await Promise.all(Array.from({ length: 4 }, async () => randomBlock(1024)))
+      for (const { cid, bytes } of fresh) await flaky.helia.blockstore.put(cid, bytes)
+      await a.libp2p.dial(multiaddr(flaky.multiaddrs()[0] as string))
+      await flaky.libp2p.unhandle(BLOCKS_PROTOCOL) // the first requests cannot be answered…
+      setTimeout(() => { void flaky.blocks.start() }, 300) // …then it serves again
+      const before = a.blocks.stats().failedRequests
+      const left = await swarmFetch(a.blocks, fresh.map(f => f.cid), { self: a.peerId, holders: [flaky.peerId], pullers: [] })
+      expect(left).toEqual([])
+      expect(a.blocks.stats().failedRequests).toBeGreaterThan(before)
+    } finally {
+      await flaky.stop()
+    }
+  }, 30_000)
 })

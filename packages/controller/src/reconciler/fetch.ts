@@ -40,6 +40,8 @@ export interface FetchedImage {
   /** Every CID to pin: the layout's directory path (depth 0) and each needed blob (recursive) */
   pins: Array<{ cid: CID, depth?: number }>
   bytes: number
+  /** Leaf blocks the source did not give, fetched over bitswap instead */
+  overBitswap: number
 }
 
 /**
@@ -58,11 +60,13 @@ export async function fetchImage (root: CID, networked: Blockstore, options: Fet
   const needed = await neededBlobs(layout, top.digest as Digest, options.platform, read)
   const blobs = await Promise.all(needed.map(async digest => layout.stat(digest, read)))
   const total = blobs.reduce((sum, b) => sum + b.size, 0)
-  if (options.source != null) await fetchFromSource(blobs.map(b => b.cid), blockstore, options.source, total, options)
-  else await readBack(blobs, blockstore, total, options)
-  if (options.source == null) options.onReadable?.()
+  const overBitswap = options.source != null ? await fetchFromSource(blobs.map(b => b.cid), blockstore, options.source, total, options) : 0
+  if (options.source == null) {
+    await readBack(blobs, blockstore, total, options)
+    options.onReadable?.()
+  }
   const dirs = await layoutDirectories(root, blockstore, read)
-  return { pins: [...dirs.map(cid => ({ cid, depth: 0 })), ...blobs.map(b => ({ cid: b.cid }))], bytes: total }
+  return { pins: [...dirs.map(cid => ({ cid, depth: 0 })), ...blobs.map(b => ({ cid: b.cid }))], bytes: total, overBitswap }
 }
 
 /** A block missing locally is asked of the source's holders before the blockstore's bitswap */
@@ -83,7 +87,7 @@ function sourceFirst (blockstore: Blockstore, source: BlockSource): Blockstore {
  * Every leaf from the source (verified against its CID as it arrived), then whatever it could
  * not give over bitswap. No read-back: presence of every leaf is checked instead.
  */
-async function fetchFromSource (blobs: CID[], blockstore: Blockstore, source: BlockSource, total: number, options: FetchOptions): Promise<void> {
+async function fetchFromSource (blobs: CID[], blockstore: Blockstore, source: BlockSource, total: number, options: FetchOptions): Promise<number> {
   const read = { signal: options.signal }
   let done = 0
   const leaves = await leavesOf(blobs, blockstore, source, read)
@@ -99,6 +103,7 @@ async function fetchFromSource (blobs: CID[], blockstore: Blockstore, source: Bl
   await Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker))
   for (const cid of leaves) if (!await blockstore.has(cid, read)) throw new Error(`block ${cid.toString()} is still missing`)
   options.onProgress?.(total, total)
+  return gaps.length
 }
 
 /** Without a source: read every blob through the blockstore, which fetches over bitswap what is missing */

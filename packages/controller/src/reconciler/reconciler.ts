@@ -175,6 +175,7 @@ export class Reconciler {
           void this.report(image, cid, 'fetching', { bytesDone: done, bytesTotal: total })
         }
       })
+      if (fetched.overBitswap > 0) this.init.log.warn({ image, blocks: fetched.overBitswap }, 'blocks no peer of the swarm gave came over bitswap')
       for (const pin of fetched.pins) await this.init.pins.add(pin.cid, image, { depth: pin.depth, signal })
       await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
       if (!this.hasDocker) return

@@ -61,6 +61,7 @@ export class BlockExchange {
   private readonly waitUnwantedMs: number
   private sentBytes = 0
   private receivedBytes = 0
+  private failedRequests = 0
 
   constructor (private readonly init: BlockExchangeInit) {
     this.waitWantedMs = init.waitWantedMs ?? WAIT_WANTED_MS
@@ -79,8 +80,8 @@ export class BlockExchange {
     await this.init.libp2p.unhandle(BLOCKS_PROTOCOL)
   }
 
-  stats (): { sentBytes: number, receivedBytes: number } {
-    return { sentBytes: this.sentBytes, receivedBytes: this.receivedBytes }
+  stats (): { sentBytes: number, receivedBytes: number, failedRequests: number } {
+    return { sentBytes: this.sentBytes, receivedBytes: this.receivedBytes, failedRequests: this.failedRequests }
   }
 
   /** Mark blocks as being fetched here, so peers asking for them wait instead of hearing "don't have" */
@@ -143,7 +144,8 @@ export class BlockExchange {
     } catch (err) {
       stream?.abort(err as Error)
       if (options.signal?.aborted === true) throw err
-      this.init.log.debug({ peer, err: (err as Error).message }, 'block request failed')
+      this.failedRequests++
+      this.init.log.info({ peer, err: (err as Error).message, blocks: cids.length - next }, 'block request failed')
       return { missing: [...missing, ...cids.slice(next)], failed: true }
     }
   }

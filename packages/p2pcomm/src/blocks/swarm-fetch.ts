@@ -75,16 +75,28 @@ function ownerOf (cid: CID, pullers: string[]): string {
   return best
 }
 
-/** Ask the owner in order; what it lacks (or everything left, once it fails or has nothing) goes to the holders */
+/** An owner whose requests failed this many times in a row is not asked again during this fetch */
+const MAX_STRIKES = 3
+/** The same for a holder (several lanes ask it at once, so one hiccup can cost several strikes) */
+const MAX_HOLDER_STRIKES = 8
+/** Attempts per batch and holder, failures and retries included */
+const ATTEMPTS_PER_HOLDER = 3
+
+/**
+ * Ask the owner in order. What it lacks goes to the holders; everything left goes there too
+ * once it answers a whole batch with "don't have" (it is not fetching these) or keeps failing.
+ */
 async function fetchFromOwner (exchange: BlockExchange, owner: string, blocks: CID[], fallback: WorkQueue<CID>, options: SwarmFetchOptions): Promise<void> {
   let next = 0
+  let strikes = 0
   let gaveUp = false
   const lane = async (): Promise<void> => {
     while (!gaveUp && next < blocks.length) {
       const batch = blocks.slice(next, next + MAX_BATCH)
       next += batch.length
       const result = await exchange.request(owner, batch, options)
-      if (result.failed || result.missing.length === batch.length) gaveUp = true
+      strikes = result.failed ? strikes + 1 : 0
+      if (strikes >= MAX_STRIKES || (!result.failed && result.missing.length === batch.length)) gaveUp = true
       fallback.push(result.missing)
     }
   }
@@ -92,23 +104,38 @@ async function fetchFromOwner (exchange: BlockExchange, owner: string, blocks: C
   fallback.push(blocks.slice(next))
 }
 
-/** Workers take batches and try the holders in turn (each puller starts at a different one) */
+/**
+ * Workers take batches and ask the holders (each puller starts at a different one). A failed
+ * request is retried after a pause, at the next holder if there are several; a holder that
+ * answers "don't have" is not asked again for that batch.
+ */
 async function drainToHolders (exchange: BlockExchange, queue: WorkQueue<CID>, swarm: Swarm, options: SwarmFetchOptions): Promise<CID[]> {
   const holders = swarm.holders.filter(h => h !== swarm.self)
-  const dead = new Set<string>()
+  const strikes = new Map<string, number>()
   const unresolved: CID[] = []
   const offset = holders.length === 0 ? 0 : parseInt(createHash('sha256').update(swarm.self).digest('hex').slice(0, 8), 16) % holders.length
+  const fromHolders = async (batch: CID[], index: number): Promise<CID[]> => {
+    let left = batch
+    const refused = new Set<string>()
+    for (let attempt = 0; left.length > 0 && attempt < holders.length * ATTEMPTS_PER_HOLDER; attempt++) {
+      const candidates = holders.filter(h => !refused.has(h) && (strikes.get(h) ?? 0) < MAX_HOLDER_STRIKES)
+      const holder = candidates[(offset + index + attempt) % candidates.length]
+      if (holder == null) break
+      const result = await exchange.request(holder, left, options)
+      if (result.failed) {
+        strikes.set(holder, (strikes.get(holder) ?? 0) + 1)
+        await new Promise(resolve => setTimeout(resolve, 200 * 2 ** Math.min(attempt, 4)))
+      } else {
+        strikes.delete(holder)
+        if (result.missing.length > 0) refused.add(holder)
+      }
+      left = result.missing
+    }
+    return left
+  }
   const lane = async (index: number): Promise<void> => {
     for (let batch = await queue.take(MAX_BATCH); batch.length > 0; batch = await queue.take(MAX_BATCH)) {
-      let left = batch
-      for (let i = 0; i < holders.length && left.length > 0; i++) {
-        const holder = holders[(offset + index + i) % holders.length] as string
-        if (dead.has(holder)) continue
-        const result = await exchange.request(holder, left, options)
-        if (result.failed) dead.add(holder)
-        left = result.missing
-      }
-      unresolved.push(...left)
+      unresolved.push(...await fromHolders(batch, index))
     }
   }
   await Promise.all(Array.from({ length: (options.lanes ?? 2) + 1 }, async (_, i) => { await lane(i) }))
