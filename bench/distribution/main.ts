@@ -59,7 +59,8 @@ async function makeHosts (lan: Lan): Promise<Host[]> {
     const dir = join(lan.dir, net.label)
     await mkdir(dir, { recursive: true })
     // only the first node imports from the seed; the others must fetch from peers
-    return new Host(net, dir, { swarmKey, apiToken, upstream: i === 0 ? `http://127.0.0.1:${SEED_PORT}` : undefined })
+    // info: the nodes log failed block requests and blocks that had to come over bitswap
+    return new Host(net, dir, { swarmKey, apiToken, logLevel: 'info', upstream: i === 0 ? `http://127.0.0.1:${SEED_PORT}` : undefined })
   }))
 }
 
@@ -108,6 +109,7 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
     throw err
   })
   report('mesh', m, lowerBound, s.image.bytes)
+  reportTransferTrouble(s.hosts)
   console.log(`  mesh/lower-bound ${(m.seconds / lowerBound).toFixed(2)} (target ≤ 1.3), central/mesh ${(c / m.seconds).toFixed(2)} (target ≥ 2.5)`)
   await deleteStrategies(s.hosts[0] as Host)
   return { central: c, mesh: m.seconds }
@@ -126,6 +128,16 @@ async function restartMeshEmpty (hosts: Host[]): Promise<void> {
       if (Date.now() > deadline) throw new Error(`mesh did not re-form on ${h.label}`)
       await new Promise(resolve => setTimeout(resolve, 500))
     }
+  }
+}
+
+/** What went wrong in the block exchange, from the nodes' logs (nothing printed when nothing did) */
+function reportTransferTrouble (hosts: Host[]): void {
+  for (const h of hosts) {
+    const failed = h.output.split('\n').filter(l => l.includes('block request failed'))
+    const bitswap = h.output.split('\n').filter(l => l.includes('came over bitswap'))
+    if (failed.length + bitswap.length === 0) continue
+    console.log(`    ${h.label}: ${failed.length} failed block requests${failed[0] != null ? ` (first: ${failed[0].slice(0, 300)})` : ''}; ${bitswap.map(l => l.slice(0, 200)).join(' ')}`)
   }
 }
 
