@@ -43,7 +43,7 @@ bench-import: build
 	node bench/import.mjs
 
 bench-distribution: build
-	node bench/distribution/run.mjs --mesh
+	node bench/distribution/run.mjs --mesh --rates 50,25
 
 clean:
 	rm -rf packages/*/dist packages/*/*.tsbuildinfo .tmp test-output bench/out
