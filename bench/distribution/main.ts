@@ -134,10 +134,13 @@ async function restartMeshEmpty (hosts: Host[]): Promise<void> {
 /** What went wrong in the block exchange, from the nodes' logs (nothing printed when nothing did) */
 function reportTransferTrouble (hosts: Host[]): void {
   for (const h of hosts) {
-    const failed = h.output.split('\n').filter(l => l.includes('block request failed'))
-    const bitswap = h.output.split('\n').filter(l => l.includes('came over bitswap'))
-    if (failed.length + bitswap.length === 0) continue
-    console.log(`    ${h.label}: ${failed.length} failed block requests${failed[0] != null ? ` (first: ${failed[0].slice(0, 300)})` : ''}; ${bitswap.map(l => l.slice(0, 200)).join(' ')}`)
+    const lines = h.output.split('\n')
+    const failed = lines.filter(l => l.includes('block request failed'))
+    const unanswered = lines.filter(l => l.includes('block request not answered'))
+    const bitswap = lines.filter(l => l.includes('came over bitswap'))
+    if (failed.length + unanswered.length + bitswap.length === 0) continue
+    const first = (ls: string[]): string => ls[0] != null ? ` (first: ${ls[0].slice(0, 300)})` : ''
+    console.log(`    ${h.label}: ${failed.length} failed block requests${first(failed)}; ${unanswered.length} requests it did not answer${first(unanswered)}; ${bitswap.map(l => l.slice(0, 200)).join(' ')}`)
   }
 }
 

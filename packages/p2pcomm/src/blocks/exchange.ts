@@ -177,7 +177,7 @@ export class BlockExchange {
       }
       await stream.close({ signal })
     } catch (err) {
-      const level = err instanceof BlockRequestError ? 'warn' : 'debug'
+      const level = err instanceof BlockRequestError ? 'warn' : 'info'
       this.init.log[level]({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'block request not answered')
       stream.abort(err as Error)
     }
