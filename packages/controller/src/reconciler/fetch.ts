@@ -1,3 +1,4 @@
+import { beforeGet } from '@distromash/p2pcomm'
 import { openLayout, parseManifest, platformMatches, parsePlatform, platformDescriptors, type Digest } from '@distromash/multiplatform2ipfs'
 import * as dagPb from '@ipld/dag-pb'
 import type { Blockstore } from 'interface-blockstore'
@@ -71,15 +72,8 @@ export async function fetchImage (root: CID, networked: Blockstore, options: Fet
 
 /** A block missing locally is asked of the source's holders before the blockstore's bitswap */
 function sourceFirst (blockstore: Blockstore, source: BlockSource): Blockstore {
-  return new Proxy(blockstore, {
-    get (target, prop) {
-      const value: unknown = Reflect.get(target, prop)
-      if (prop !== 'get') return typeof value === 'function' ? value.bind(target) : value
-      return async function * (cid: CID, options?: { signal?: AbortSignal }) {
-        if (!await target.has(cid, options)) await source([cid], { signal: options?.signal, holdersOnly: true })
-        yield * target.get(cid, options)
-      }
-    }
+  return beforeGet(blockstore, async (cid, options) => {
+    if (!await blockstore.has(cid, options)) await source([cid], { signal: options?.signal, holdersOnly: true })
   })
 }
 

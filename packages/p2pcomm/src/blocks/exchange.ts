@@ -235,12 +235,17 @@ function blockKey (cid: CID): string {
  * the image's blocks are still arriving.
  */
 export function awaitingFetches<B extends Blockstore> (blockstore: B, exchange: BlockExchange): B {
+  return beforeGet(blockstore, async (cid, options) => { await exchange.whenFetched(cid, options) })
+}
+
+/** A view of a blockstore whose `get` first runs `before` (e.g. to bring the block in some other way) */
+export function beforeGet<B extends Blockstore> (blockstore: B, before: (cid: CID, options?: { signal?: AbortSignal }) => Promise<void>): B {
   return new Proxy(blockstore, {
     get (target, prop) {
       const value: unknown = Reflect.get(target, prop)
       if (prop !== 'get') return typeof value === 'function' ? value.bind(target) : value
       return async function * (cid: CID, options?: { signal?: AbortSignal }) {
-        await exchange.whenFetched(cid, options)
+        await before(cid, options)
         yield * target.get(cid, options)
       }
     }
