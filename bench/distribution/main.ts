@@ -21,7 +21,9 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     mesh: { type: 'boolean', default: false },
     nametag: { type: 'string', default: 'bench/big:1' },
-    cleanup: { type: 'boolean', default: false }
+    cleanup: { type: 'boolean', default: false },
+    /** Write every node's log of each mesh run to DIR/<rate>-<host>.log */
+    logs: { type: 'string' }
   }
 })
 const rates = (values.rates ?? values.rate).split(',').map(Number)
@@ -110,6 +112,7 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   })
   report('mesh', m, lowerBound, s.image.bytes)
   reportTransferTrouble(s.hosts)
+  await saveLogs(s.hosts, rate)
   console.log(`  mesh/lower-bound ${(m.seconds / lowerBound).toFixed(2)} (target ≤ 1.3), central/mesh ${(c / m.seconds).toFixed(2)} (target ≥ 2.5)`)
   await deleteStrategies(s.hosts[0] as Host)
   return { central: c, mesh: m.seconds }
@@ -142,6 +145,12 @@ function reportTransferTrouble (hosts: Host[]): void {
     const first = (ls: string[]): string => ls[0] != null ? ` (first: ${ls[0].slice(0, 300)})` : ''
     console.log(`    ${h.label}: ${failed.length} failed block requests${first(failed)}; ${unanswered.length} requests it did not answer${first(unanswered)}; ${bitswap.map(l => l.slice(0, 200)).join(' ')}`)
   }
+}
+
+async function saveLogs (hosts: Host[], rate: number): Promise<void> {
+  if (values.logs == null) return
+  await mkdir(values.logs, { recursive: true })
+  for (const h of hosts) await writeFile(join(values.logs, `${rate}-${h.label}.log`), h.output)
 }
 
 function median (xs: number[]): number {

@@ -162,12 +162,17 @@ export class Reconciler {
       pulling.catch(() => { /* awaited below; a fetch failure aborts it first */ })
     }
     let lastWrite = 0
+    const started = Date.now()
     try {
+      this.init.log.info({ image, cid }, 'replicating image')
       await this.report(image, cid, 'fetching', { bytesDone: 0 })
       const fetched = await fetchImage(CID.parse(cid), this.init.blockstore, {
         platform: this.platform ?? hostPlatform(),
         source: await this.blockSource(image, record),
-        onReadable: startPull,
+        onReadable: () => {
+          this.init.log.info({ image, ms: Date.now() - started }, 'fetch started, loading into docker meanwhile')
+          startPull()
+        },
         signal,
         onProgress: (done, total) => {
           if (Date.now() - lastWrite < PROGRESS_WRITE_MS) return
@@ -176,6 +181,7 @@ export class Reconciler {
         }
       })
       if (fetched.overBitswap > 0) this.init.log.warn({ image, blocks: fetched.overBitswap }, 'blocks no peer of the swarm gave came over bitswap')
+      this.init.log.info({ image, ms: Date.now() - started, bytes: fetched.bytes }, 'image fetched')
       for (const pin of fetched.pins) await this.init.pins.add(pin.cid, image, { depth: pin.depth, signal })
       await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
       if (!this.hasDocker) return
@@ -184,6 +190,7 @@ export class Reconciler {
       await this.init.docker.tag(ref, image)
       this.verified.set(image, cid)
       await this.report(image, cid, 'loaded', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
+      this.init.log.info({ image, ms: Date.now() - started }, 'image loaded')
     } catch (err) {
       pullAbort.abort()
       if (signal.aborted) return

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
@@ -39,6 +40,8 @@ const WAIT_WANTED_MS = 30_000
 const WAIT_UNWANTED_MS = 3_000
 const POLL_MS = 500
 const WHEN_FETCHED_POLL_MS = 2_000
+/** Requests that take longer are logged (diagnostics for bench/distribution) */
+const SLOW_REQUEST_MS = 10_000
 
 /**
  * /distromash/blocks/1.0.0: ask one chosen peer for a list of blocks, get them back in order.
@@ -66,6 +69,8 @@ export class BlockExchange {
   constructor (private readonly init: BlockExchangeInit) {
     this.waitWantedMs = init.waitWantedMs ?? WAIT_WANTED_MS
     this.waitUnwantedMs = init.waitUnwantedMs ?? WAIT_UNWANTED_MS
+    // every request and response listens on it (dozens at once during a transfer)
+    setMaxListeners(Infinity, this.closing.signal)
   }
 
   async start (): Promise<void> {
@@ -121,9 +126,13 @@ export class BlockExchange {
   async request (peer: string, cids: CID[], options: RequestOptions = {}): Promise<RequestResult> {
     if (cids.length > MAX_BATCH) throw new BlockRequestError(`at most ${MAX_BATCH} blocks per request`)
     const signal = AbortSignal.any([this.closing.signal, ...(options.signal != null ? [options.signal] : [])])
+    // a fetch's signal is shared by all its concurrent requests
+    setMaxListeners(Infinity, signal, ...(options.signal != null ? [options.signal] : []))
     const missing: CID[] = []
     let next = 0
     let stream: Stream | undefined
+    const started = Date.now()
+    let slowest = 0
     try {
       stream = await this.init.libp2p.dialProtocol(peerIdFromString(peer), BLOCKS_PROTOCOL, { signal })
       const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES, maxBufferSize: MAX_BATCH * (MAX_BLOCK_BYTES + 16) })
@@ -132,20 +141,23 @@ export class BlockExchange {
         const cid = cids[next] as CID
         // the responder may hold a request up to waitWantedMs for a block it is fetching itself
         const frame = AbortSignal.any([signal, AbortSignal.timeout(this.waitWantedMs + 15_000)])
+        const waitStart = Date.now()
         if ((await lp.read({ signal: frame })).subarray()[0] !== HAVE[0]) { missing.push(cid); continue }
         const bytes = (await lp.read({ signal: frame })).subarray()
+        slowest = Math.max(slowest, Date.now() - waitStart)
         if (!await verifyBlock(cid, bytes)) throw new BlockRequestError(`peer sent bytes that are not block ${cid.toString()}`)
         await this.store(cid, bytes)
         this.receivedBytes += bytes.byteLength
         options.onBlock?.(cid, bytes.byteLength)
       }
       await stream.close({ signal })
+      if (Date.now() - started > SLOW_REQUEST_MS) this.init.log.info({ peer, blocks: cids.length, missing: missing.length, ms: Date.now() - started, slowestBlockMs: slowest }, 'slow block request')
       return { missing, failed: false }
     } catch (err) {
       stream?.abort(err as Error)
       if (options.signal?.aborted === true) throw err
       this.failedRequests++
-      this.init.log.info({ peer, err: (err as Error).message, blocks: cids.length - next }, 'block request failed')
+      this.init.log.info({ peer, err: (err as Error).message, blocks: cids.length - next, ms: Date.now() - started }, 'block request failed')
       return { missing: [...missing, ...cids.slice(next)], failed: true }
     }
   }
