@@ -38,7 +38,7 @@ async function twoPlatformImage (blockstore: Blockstore): Promise<{ cid: string,
   return { cid: root.cid.toString(), amd64Layer: layers.amd64 as Digest, arm64Layer: layers.arm64 as Digest }
 }
 
-async function setup (arch: string | null = 'linux/amd64') {
+async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: string) => Promise<string>) {
   const source = createHeliaLight()
   const image = await twoPlatformImage(source.blockstore)
   // this node starts empty; blocks "arrive from the mesh" by copying from the source on demand
@@ -55,7 +55,7 @@ async function setup (arch: string | null = 'linux/amd64') {
   }) as unknown as Blockstore
   const store = new MemoryStore()
   lastStore = store
-  const docker = new MemoryDockerEngine(arch)
+  const docker = new MemoryDockerEngine(arch, resolvePull)
   const pins = new PinSet(helia.pins)
   const reconciler = new Reconciler({ peerId: ME, store, resolve: async n => (n === 'app:1' ? { cid: image.cid } : undefined), blockstore, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
   return { image, helia, store, docker, pins, reconciler }
@@ -156,6 +156,21 @@ describe('reconciler', () => {
     expect(status.error).toMatch(/no manifest for linux\/s390x/)
     expect(Date.parse(status.retryAt)).toBeGreaterThan(Date.now())
     expect(status.attempts).toBe(1)
+    await reconciler.stop()
+  })
+
+  it('reports a pull that fails while the pins are written as failed, never as pinned after it', async () => {
+    // the pull fails once the pins are being written (they run side by side)
+    const { store, reconciler } = await setup('linux/amd64', async () => {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      throw new Error('pull access denied')
+    })
+    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
+    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'failed', 'failed')
+    await new Promise(resolve => setTimeout(resolve, 200))
+    expect(await store.get(statusKey(ME, 'app:1'))).toMatchObject({ state: 'failed', error: 'pull access denied', attempts: 1 })
     await reconciler.stop()
   })
 })

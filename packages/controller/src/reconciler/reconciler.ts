@@ -182,11 +182,16 @@ export class Reconciler {
       })
       if (fetched.overBitswap > 0) this.init.log.warn({ image, blocks: fetched.overBitswap }, 'blocks no peer of the swarm gave came over bitswap')
       this.init.log.info({ image, ms: Date.now() - started, bytes: fetched.bytes }, 'image fetched')
-      for (const pin of fetched.pins) await this.init.pins.add(pin.cid, image, { depth: pin.depth, signal })
-      await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
-      if (!this.hasDocker) return
       startPull()
-      await pulling
+      // the engine finishes its pull (the last layer's extraction) while the pins are written
+      const pinned = (async () => {
+        for (const pin of fetched.pins) await this.init.pins.add(pin.cid, image, { depth: pin.depth, signal })
+        await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
+      })()
+      // both settle before anything is reported: a failure is the last word, never overwritten
+      const failure = (await Promise.allSettled([pinned, pulling])).find(r => r.status === 'rejected')
+      if (failure != null) throw failure.reason
+      if (!this.hasDocker) return
       await this.init.docker.tag(ref, image)
       this.verified.set(image, cid)
       await this.report(image, cid, 'loaded', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
