@@ -55,7 +55,8 @@ export async function fetchImage (root: CID, networked: Blockstore, options: Fet
   const read = { signal: options.signal }
   const blockstore = options.source != null ? sourceFirst(networked, options.source) : networked
   const layout = openLayout(root, blockstore)
-  const index = await layout.index(read)
+  // the blobs directory is fetched while index.json is: each step of the walk is a round trip to a peer
+  const [index] = await Promise.all([layout.index(read), exporter(`${root.toString()}/blobs/sha256`, blockstore, read)])
   const top = index.manifests[0]
   if (top == null) throw new Error(`image ${root.toString()} has an empty index.json`)
   const needed = await neededBlobs(layout, top.digest as Digest, options.platform, read)

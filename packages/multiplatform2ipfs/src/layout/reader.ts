@@ -64,8 +64,9 @@ export function openLayout (cid: CID, blockstore: ReadableBlockstore): ImageLayo
     cid,
     files: async (options = {}) => (await arrayOf(directory(await resolve('', options), options))).map(e => e.name),
     index: async (options = {}) => {
-      await readFile(OCI_LAYOUT_FILE, options)
-      const parsed = indexSchema.safeParse(JSON.parse(new TextDecoder().decode(await readFile(INDEX_FILE, options))))
+      // both at once: over the network each read is a round trip
+      const [, index] = await Promise.all([readFile(OCI_LAYOUT_FILE, options), readFile(INDEX_FILE, options)])
+      const parsed = indexSchema.safeParse(JSON.parse(new TextDecoder().decode(index)))
       if (!parsed.success) {
         throw new InvalidLayoutError(`index.json in ${cid.toString()} is not an OCI index`)
       }
