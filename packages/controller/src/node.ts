@@ -127,7 +127,9 @@ export async function startNode (config: Config, log: Logger, out: (line: string
 
 function imageJobs (config: Config, mesh: MeshNode, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): ImportJobs {
   const client = createRegistryClient({ upstream: config.upstream })
-  const importer = createImporter({ client, blockstore: mesh.helia.blockstore, digestIndex })
+  // Helia's blockstore ends in the pack blockstore, which writes a block out and keeps no reference
+  // to it: an import may reuse a block's buffer once its put has resolved
+  const importer = createImporter({ client, blockstore: mesh.helia.blockstore, digestIndex }, { reusePieces: true })
   return new ImportJobs({
     importer,
     log,

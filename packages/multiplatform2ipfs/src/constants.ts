@@ -17,6 +17,9 @@ export const DEFAULT_TAG = 'latest'
 /** Parallel blob downloads per import: enough to fill a link, few enough to be polite upstream. */
 export const DEFAULT_BLOB_CONCURRENCY = 3
 
+/** Worker threads hashing blob pieces during an import (the main thread reads the network). */
+export const DEFAULT_HASH_WORKERS = 2
+
 /** Applies to everything but blob bodies (manifests, tokens, blob response headers). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 
