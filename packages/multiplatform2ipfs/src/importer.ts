@@ -26,7 +26,7 @@ export interface ImporterComponents {
 export interface ImporterInit {
   /** Parallel blob downloads per import (default 3). */
   concurrency?: number
-  /** Worker threads hashing blob pieces (default 2; 0 hashes on this thread) */
+  /** Worker threads hashing blob pieces (default: one per spare core, at most 2; 0 hashes on this thread) */
   hashWorkers?: number
   /**
    * Reuse a block's buffer once the blockstore's put has resolved. Only for a blockstore that
