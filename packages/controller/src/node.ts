@@ -72,7 +72,9 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const catalog = createCatalog(mesh.store)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
     // one queue for every pin change; a pin with a walker records its blocks in batches
-    const heliaPins = batchedPins({ pins: mesh.helia.pins, datastore: mesh.helia.datastore, blockstore: mesh.helia.blockstore, getCodec: mesh.helia.getCodec })
+    const heliaPins = batchedPins({
+      pins: mesh.helia.pins, datastore: mesh.helia.datastore, blockstore: mesh.helia.blockstore, getCodec: mesh.helia.getCodec, localBlockstore: mesh.localBlockstore
+    })
     const pins = new PinSet(heliaPins)
     // an import, and the reconciler after a fetch, pin a DAG whose leaves were just verified and
     // stored: read only its dag-pb nodes and check the leaves are there, not re-read every 256 KiB

@@ -132,33 +132,45 @@ class ImageImporter implements Importer {
   private async download (reference: ImageReference, descriptor: Descriptor, bytes: { done: number, total: number }, options: ImportOptions): Promise<StoredFile> {
     const { digest, size } = descriptor
     options.onProgress?.(new CustomProgressEvent('import:blob:start', { digest, size }))
-    const counted = async function * (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-      for await (const chunk of source) {
-        bytes.done += chunk.byteLength
-        options.onProgress?.(new CustomProgressEvent('import:bytes', { done: bytes.done, total: bytes.total }))
-        yield chunk
-      }
-    }
+    const file = await this.storeBlob(reference, descriptor, counting(bytes, options), options)
+    await this.components.digestIndex.put(digest, file, options)
+    options.onProgress?.(new CustomProgressEvent('import:blob:done', { digest, size, cid: file.cid }))
+    return file
+  }
+
+  /**
+   * Block-sized pieces: one per block through verification, progress and the importer, none
+   * copied twice. Both digests (blob, block) come from a hash worker's one look at each piece.
+   */
+  private async storeBlob (reference: ImageReference, { digest, size }: Descriptor, counted: Counting, options: ImportOptions): Promise<StoredFile> {
     const hasher = this.hashes?.session()
     this.downloads++
     try {
-      // block-sized pieces: one per block through verification, progress and the importer, none
-      // copied twice; both digests (blob, block) computed on a worker from one look at each piece
       const pieces = this.components.client.getBlob(reference, { digest, size }, {
         ...options, chunkSize: CHUNK_SIZE, hasher, allocate: hasher === undefined ? undefined : () => this.pieces.acquire()
       })
-      const file = await addFile(counted(pieces), this.components.blockstore, {
+      return await addFile(counted(pieces), this.components.blockstore, {
         signal: options.signal,
         leafDigest: hasher === undefined ? undefined : piece => hasher.pieceDigest(piece),
         onLeafStored: this.reusePieces ? piece => { this.pieces.release(piece) } : undefined
       })
-      await this.components.digestIndex.put(digest, file, options)
-      options.onProgress?.(new CustomProgressEvent('import:blob:done', { digest, size, cid: file.cid }))
-      return file
     } finally {
       hasher?.close()
       // an idle importer keeps no buffers
       if (--this.downloads === 0) this.pieces.clear()
+    }
+  }
+}
+
+type Counting = (source: AsyncIterable<Uint8Array>) => AsyncGenerator<Uint8Array>
+
+/** Passes pieces on, adding their bytes to the import's progress. */
+function counting (bytes: { done: number, total: number }, options: ImportOptions): Counting {
+  return async function * (source) {
+    for await (const chunk of source) {
+      bytes.done += chunk.byteLength
+      options.onProgress?.(new CustomProgressEvent('import:bytes', { done: bytes.done, total: bytes.total }))
+      yield chunk
     }
   }
 }

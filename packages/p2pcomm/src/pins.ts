@@ -25,6 +25,12 @@ export interface BatchedPinsComponents {
   datastore: Datastore
   blockstore: Blockstore
   getCodec: Parameters<GraphWalkerFactory>[0]['getCodec']
+  /**
+   * The node's own blocks, to answer a walker's `has` directly: Helia's `has` asks the same store
+   * after taking its GC lock, which cost more than the lookup (~0.1 s per 1160 blocks) and guards
+   * nothing where Helia's GC is never run. Blocks still come through `blockstore`.
+   */
+  localBlockstore?: Pick<Blockstore, 'has'>
 }
 
 export interface BatchedPinsInit {
@@ -80,7 +86,8 @@ async function addPin (components: BatchedPinsComponents, cid: CID, options: Add
   if (await datastore.has(pinKey, options)) throw new AlreadyPinnedError('Already pinned')
   const depth = Math.round(options.depth ?? Infinity)
   if (depth < 0) throw new InvalidParametersError('Depth must be greater than or equal to 0')
-  const walker = options.walker({ blockstore: components.blockstore, getCodec: components.getCodec })
+  const { blockstore, localBlockstore } = components
+  const walker = options.walker({ blockstore: localBlockstore === undefined ? blockstore : withHas(blockstore, localBlockstore), getCodec: components.getCodec })
   const seen = new Set<string>()
   const pinned: CID[] = []
   let pending: CID[] = []
@@ -134,6 +141,11 @@ function pinKeyOf (cid: CID): Key {
 
 function blockKeyOf (cid: CID): Key {
   return new Key(`/pinned-block/${base36.encode(cid.multihash.bytes)}`)
+}
+
+/** `blockstore` with `has` answered by `local` (a view: every other member is the original's) */
+function withHas (blockstore: Blockstore, local: Pick<Blockstore, 'has'>): Blockstore {
+  return Object.assign(Object.create(blockstore) as Blockstore, { has: local.has.bind(local) })
 }
 
 function equalBytes (a: Uint8Array, b: Uint8Array): boolean {

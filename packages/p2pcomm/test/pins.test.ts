@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import * as dagPb from '@ipld/dag-pb'
 import { depthFirstWalker } from '@helia/utils'
-import { createHeliaLight, type Helia } from 'helia'
+import { createHeliaLight, type GraphWalkerFactory, type Helia } from 'helia'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -85,6 +85,27 @@ describe('batchedPins', () => {
     expect(await helia.pins.isPinned(one.root)).toBe(false)
     await drain(pins.rm(two.root))
     expect(await helia.pins.isPinned(shared)).toBe(false)
+  })
+
+  it('answers a walker\'s has from the local blockstore when given one, and reads blocks through Helia', async () => {
+    const helia = createHeliaLight()
+    const { root, blocks } = await dag(helia, await put(helia, raw.code, Buffer.from('z')))
+    const asked: string[] = []
+    const local = { has: async (cid: CID) => { asked.push(cid.toString()); return await helia.blockstore.has(cid) } }
+    const pins = batchedPins({ pins: helia.pins, datastore: helia.datastore, blockstore: helia.blockstore, getCodec: helia.getCodec, localBlockstore: local })
+    // a walker that checks every block with has() before reading it, as the leaf-skipping walker does for leaves
+    const walker = ((components: Parameters<GraphWalkerFactory>[0]) => ({
+      async * walk (cid: CID) {
+        const inner = depthFirstWalker()(components)
+        for await (const node of inner.walk(cid)) {
+          if (!await components.blockstore.has(node.block.cid)) throw new Error('missing')
+          yield node
+        }
+      }
+    })) as unknown as GraphWalkerFactory
+    await drain(pins.add(root, { walker }))
+    expect(new Set(asked)).toEqual(new Set(blocks.map(b => b.toString())))
+    for (const cid of blocks) expect(await helia.pins.isPinned(cid)).toBe(true)
   })
 
   it('leaves a pin without a walker to Helia', async () => {
