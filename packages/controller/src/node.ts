@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  awaitingFetches, createMeshNode, loadPeerstore, loadSwarmKey, swarmFetch, type MeshNode, type Peer, type SwarmKey
+  awaitingFetches, batchedPins, createMeshNode, loadPeerstore, loadSwarmKey, swarmFetch, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
   catalogRecordSchemas, createCatalog, familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
@@ -71,10 +71,14 @@ export async function startNode (config: Config, log: Logger, out: (line: string
   try {
     const catalog = createCatalog(mesh.store)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
-    const pins = new PinSet(mesh.helia.pins)
+    // one queue for every pin change; a pin with a walker records its blocks in batches
+    const heliaPins = batchedPins({
+      pins: mesh.helia.pins, datastore: mesh.helia.datastore, blockstore: mesh.helia.blockstore, getCodec: mesh.helia.getCodec, localBlockstore: mesh.localBlockstore
+    })
+    const pins = new PinSet(heliaPins)
     // an import, and the reconciler after a fetch, pin a DAG whose leaves were just verified and
     // stored: read only its dag-pb nodes and check the leaves are there, not re-read every 256 KiB
-    const verifiedPins = new PinSet(withWalker(mesh.helia.pins, leafSkippingWalker()))
+    const verifiedPins = new PinSet(withWalker(heliaPins, leafSkippingWalker()))
     const jobs = imageJobs(config, mesh, catalog, digestIndex, verifiedPins, log)
 
     const registry = await startRegistry(config, mesh, catalog, digestIndex, pins, log)
@@ -127,7 +131,9 @@ export async function startNode (config: Config, log: Logger, out: (line: string
 
 function imageJobs (config: Config, mesh: MeshNode, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): ImportJobs {
   const client = createRegistryClient({ upstream: config.upstream })
-  const importer = createImporter({ client, blockstore: mesh.helia.blockstore, digestIndex })
+  // Helia's blockstore ends in the pack blockstore, which writes a block out and keeps no reference
+  // to it: an import may reuse a block's buffer once its put has resolved
+  const importer = createImporter({ client, blockstore: mesh.helia.blockstore, digestIndex }, { reusePieces: true })
   return new ImportJobs({
     importer,
     log,

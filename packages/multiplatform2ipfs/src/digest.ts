@@ -51,8 +51,16 @@ export function verifyBytes (bytes: Uint8Array, expected: Expected): void {
   }
 }
 
+/** An incremental sha256: `update` in stream order, then the hex digest once. */
+export interface StreamHasher {
+  update(chunk: Uint8Array): void
+  digest(): Promise<string> | string
+}
+
 export interface VerifyOptions {
   signal?: AbortSignal
+  /** Where the stream is hashed (default: node:crypto on this thread) */
+  hasher?: StreamHasher
 }
 
 /**
@@ -61,7 +69,7 @@ export interface VerifyOptions {
  * on a short body or a wrong digest. Consumers must treat nothing as valid until this ends.
  */
 export async function * verifyStream (source: AsyncIterable<Uint8Array>, expected: Expected, options: VerifyOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-  const hash = createHash('sha256')
+  const hash = options.hasher ?? localHasher()
   let received = 0
   for await (const chunk of source) {
     options.signal?.throwIfAborted()
@@ -75,8 +83,13 @@ export async function * verifyStream (source: AsyncIterable<Uint8Array>, expecte
   if (received !== expected.size) {
     throw new SizeMismatchError(`size mismatch for ${expected.digest}: expected ${expected.size} bytes, got ${received}`)
   }
-  const actual: Digest = `sha256:${hash.digest('hex')}`
+  const actual: Digest = `sha256:${await hash.digest()}`
   if (actual !== expected.digest) {
     throw new DigestMismatchError(`digest mismatch: expected ${expected.digest}, content hashes to ${actual}`)
   }
+}
+
+function localHasher (): StreamHasher {
+  const hash = createHash('sha256')
+  return { update: chunk => { hash.update(chunk) }, digest: () => hash.digest('hex') }
 }

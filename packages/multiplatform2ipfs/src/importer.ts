@@ -1,9 +1,11 @@
 import { CustomProgressEvent, type ProgressOptions } from 'progress-events'
-import { CHUNK_SIZE, DEFAULT_BLOB_CONCURRENCY } from './constants.js'
+import { CHUNK_SIZE, DEFAULT_BLOB_CONCURRENCY, DEFAULT_HASH_WORKERS } from './constants.js'
+import { HashPool } from './hash-pool.js'
 import { JobRegistry } from './join.js'
 import { writeLayout } from './layout/oci-layout.js'
 import { addFile, type StoredFile } from './layout/unixfs.js'
 import { planImport, type ImportPlan } from './import-plan.js'
+import { PiecePool } from './pieces.js'
 import { forEachLimit } from './pool.js'
 import { formatPlatform, normalizePlatform, parsePlatform, type Platform } from './platform.js'
 import { formatReference, parseReference, type ImageReference } from './reference.js'
@@ -24,6 +26,14 @@ export interface ImporterComponents {
 export interface ImporterInit {
   /** Parallel blob downloads per import (default 3). */
   concurrency?: number
+  /** Worker threads hashing blob pieces (default: one per spare core, at most 2; 0 hashes on this thread) */
+  hashWorkers?: number
+  /**
+   * Reuse a block's buffer once the blockstore's put has resolved. Only for a blockstore that
+   * keeps no reference to the bytes it is given (one that writes them out, as the node's pack
+   * blockstore does); a memory blockstore would see its blocks overwritten. Default false.
+   */
+  reusePieces?: boolean
 }
 
 export interface ImportOptions extends ProgressOptions<ImportProgressEvents> {
@@ -52,9 +62,16 @@ export interface Importer {
 class ImageImporter implements Importer {
   private readonly jobs = new JobRegistry<ImportedImage, ImportProgressEvents>()
   private readonly concurrency: number
+  private readonly hashes: HashPool | undefined
+  private readonly pieces = new PiecePool(CHUNK_SIZE)
+  private readonly reusePieces: boolean
+  private downloads = 0
 
   constructor (private readonly components: ImporterComponents, init: ImporterInit) {
     this.concurrency = init.concurrency ?? DEFAULT_BLOB_CONCURRENCY
+    const workers = init.hashWorkers ?? DEFAULT_HASH_WORKERS
+    this.hashes = workers > 0 ? new HashPool({ size: workers }) : undefined
+    this.reusePieces = init.reusePieces ?? false
   }
 
   /** Imports of the same reference and platform filter share one run. */
@@ -115,19 +132,46 @@ class ImageImporter implements Importer {
   private async download (reference: ImageReference, descriptor: Descriptor, bytes: { done: number, total: number }, options: ImportOptions): Promise<StoredFile> {
     const { digest, size } = descriptor
     options.onProgress?.(new CustomProgressEvent('import:blob:start', { digest, size }))
-    const counted = async function * (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-      for await (const chunk of source) {
-        bytes.done += chunk.byteLength
-        options.onProgress?.(new CustomProgressEvent('import:bytes', { done: bytes.done, total: bytes.total }))
-        yield chunk
-      }
-    }
-    // block-sized pieces: one per block through verification, progress and the importer, none copied twice
-    const pieces = this.components.client.getBlob(reference, { digest, size }, { ...options, chunkSize: CHUNK_SIZE })
-    const file = await addFile(counted(pieces), this.components.blockstore, options)
+    const file = await this.storeBlob(reference, descriptor, counting(bytes, options), options)
     await this.components.digestIndex.put(digest, file, options)
     options.onProgress?.(new CustomProgressEvent('import:blob:done', { digest, size, cid: file.cid }))
     return file
+  }
+
+  /**
+   * Block-sized pieces: one per block through verification, progress and the importer, none
+   * copied twice. Both digests (blob, block) come from a hash worker's one look at each piece.
+   */
+  private async storeBlob (reference: ImageReference, { digest, size }: Descriptor, counted: Counting, options: ImportOptions): Promise<StoredFile> {
+    const hasher = this.hashes?.session()
+    this.downloads++
+    try {
+      const pieces = this.components.client.getBlob(reference, { digest, size }, {
+        ...options, chunkSize: CHUNK_SIZE, hasher, allocate: hasher === undefined ? undefined : () => this.pieces.acquire()
+      })
+      return await addFile(counted(pieces), this.components.blockstore, {
+        signal: options.signal,
+        leafDigest: hasher === undefined ? undefined : piece => hasher.pieceDigest(piece),
+        onLeafStored: this.reusePieces ? piece => { this.pieces.release(piece) } : undefined
+      })
+    } finally {
+      hasher?.close()
+      // an idle importer keeps no buffers
+      if (--this.downloads === 0) this.pieces.clear()
+    }
+  }
+}
+
+type Counting = (source: AsyncIterable<Uint8Array>) => AsyncGenerator<Uint8Array>
+
+/** Passes pieces on, adding their bytes to the import's progress. */
+function counting (bytes: { done: number, total: number }, options: ImportOptions): Counting {
+  return async function * (source) {
+    for await (const chunk of source) {
+      bytes.done += chunk.byteLength
+      options.onProgress?.(new CustomProgressEvent('import:bytes', { done: bytes.done, total: bytes.total }))
+      yield chunk
+    }
   }
 }
 

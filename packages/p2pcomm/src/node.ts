@@ -13,6 +13,7 @@ import { yamux } from '@libp2p/yamux'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LevelDatastore } from 'datastore-level'
+import type { Blockstore } from 'interface-blockstore'
 import type { Logger } from 'pino'
 import type { Announcement } from './announcement.js'
 import { PackBlockstore } from './blockstore/pack-blockstore.js'
@@ -64,6 +65,8 @@ export interface MeshNode {
   readonly peers: PeerDirectory
   /** Fetch blocks from chosen peers (swarmFetch), alongside Helia's bitswap */
   readonly blocks: BlockExchange
+  /** The blocks stored here (Helia's blockstore ends in it): no network, no Helia GC lock */
+  readonly localBlockstore: Blockstore
   /** Listen addresses with /p2p/<peer id> */
   multiaddrs (): string[]
   stats (): { store: StoreStats, droppedAnnouncements: number, connections: number }
@@ -106,6 +109,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     store,
     peers,
     blocks,
+    localBlockstore: blockstore,
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     stats: () => ({ store: store.stats(), ...peers.stats(), connections: libp2p.getConnections().length }),
     async stop () {

@@ -2,9 +2,8 @@ import { importer, type ImporterOptions, type ImportResult } from 'ipfs-unixfs-i
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import { CHUNK_SIZE, HAMT_THRESHOLD_BYTES, MAX_CHILDREN_PER_NODE } from '../constants.js'
+import { rawLeafImporter, type LeafOptions } from './leaves.js'
 import type { Blockstore } from 'interface-blockstore'
-
-const BLOCK_WRITE_CONCURRENCY = 32
 import type { CID } from 'multiformats/cid'
 
 /** A file stored as UnixFS: content `size` in bytes, `dagSize` the cumulative block bytes (a link's Tsize). */
@@ -14,7 +13,7 @@ export interface StoredFile {
   dagSize: number
 }
 
-export interface AddOptions {
+export interface AddOptions extends Pick<LeafOptions, 'leafDigest' | 'onLeafStored'> {
   signal?: AbortSignal
 }
 
@@ -33,10 +32,7 @@ export function kuboImporterOptions (): ImporterOptions {
     shardSplitThresholdBytes: HAMT_THRESHOLD_BYTES,
     shardSplitStrategy: 'links-bytes',
     fieldOrder: 'links-first',
-    wrapWithDirectory: false,
-    // blocks hashed and stored at once; the importer waits for a whole batch before reading on,
-    // so a larger batch keeps the download flowing while blocks are written (order is kept: same CIDs)
-    blockWriteConcurrency: BLOCK_WRITE_CONCURRENCY
+    wrapWithDirectory: false
   }
 }
 
@@ -44,7 +40,9 @@ export function kuboImporterOptions (): ImporterOptions {
 export async function addFile (content: AsyncIterable<Uint8Array> | Uint8Array, blockstore: Pick<Blockstore, 'put'>, options: AddOptions = {}): Promise<StoredFile> {
   const source = content instanceof Uint8Array ? content : abortable(content, options.signal)
   let result: ImportResult | undefined
-  for await (const entry of importer([{ content: source }], blockstore, kuboImporterOptions())) {
+  // leaves stored in a sliding window of their own (see leaves.ts): the importer takes one at a time
+  const leaves = rawLeafImporter({ signal: options.signal, leafDigest: options.leafDigest, onLeafStored: options.onLeafStored })
+  for await (const entry of importer([{ content: source }], blockstore, { ...kuboImporterOptions(), bufferImporter: leaves, blockWriteConcurrency: 1 })) {
     result = entry
   }
   if (result === undefined) {

@@ -1,5 +1,5 @@
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_MANIFEST_BYTES } from '../constants.js'
-import { isDigest, sha256Digest, verifyStream, type Digest, type Expected } from '../digest.js'
+import { isDigest, sha256Digest, verifyStream, type Digest, type Expected, type StreamHasher } from '../digest.js'
 import { DigestMismatchError, ManifestTooLargeError, RegistryResponseError, SizeMismatchError, UnauthorizedError } from '../errors.js'
 import { MANIFEST_ACCEPT, baseMediaType } from '../media-types.js'
 import { Authenticator, type CredentialsSource } from './auth.js'
@@ -40,6 +40,10 @@ export interface BlobOptions extends RequestOptions {
    * everything downstream handles one piece per block instead of one per network read.
    */
   chunkSize?: number
+  /** Where pieces are copied to (default: fresh buffers); see fixedSizePieces */
+  allocate?: (size: number) => Uint8Array
+  /** Hashes the body for its digest check (default: on this thread); see verifyStream */
+  hasher?: StreamHasher
 }
 
 /** A read-only client for the Docker Registry HTTP API v2 / OCI distribution API. */
@@ -110,7 +114,7 @@ class HttpRegistryClient implements RegistryClient {
       await response.cancel()
       throw new SizeMismatchError(`${what}: expected ${expected.size} bytes, registry announces ${declared}`)
     }
-    const body = options.chunkSize === undefined ? bodyStream(response) : fixedSizePieces(bodyStream(response), options.chunkSize)
+    const body = options.chunkSize === undefined ? bodyStream(response) : fixedSizePieces(bodyStream(response), options.chunkSize, options.allocate)
     yield * verifyStream(body, expected, options)
   }
 
