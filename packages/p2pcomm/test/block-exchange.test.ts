@@ -11,7 +11,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BLOCKS_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
-import { swarmFetch } from '../src/blocks/swarm-fetch.js'
+import { ownersOf, swarmFetch } from '../src/blocks/swarm-fetch.js'
 import { awaitingFetches, createMeshNode, type MeshNode } from '../src/index.js'
 
 interface Block { cid: CID, bytes: Uint8Array }
@@ -40,6 +40,20 @@ describe('block request wire format', () => {
     const tampered = Uint8Array.from(bytes)
     tampered[0] = (tampered[0] ?? 0) ^ 1
     expect(await verifyBlock(cid, tampered)).toBe(false)
+  })
+})
+
+describe('block owners', () => {
+  it('gives every puller an equal share, the same whatever order the blocks are listed in', async () => {
+    const cids = await Promise.all(Array.from({ length: 808 }, async (_, i) => CID.createV1(raw.code, await sha256.digest(Uint8Array.of(i % 256, i >> 8)))))
+    const pullers = ['12D3KooWa', '12D3KooWb', '12D3KooWc']
+    const owners = ownersOf(cids, pullers)
+    const shares = pullers.map(p => [...owners.values()].filter(o => o === p).length)
+    expect(shares.reduce((a, b) => a + b)).toBe(808)
+    // at most ceil(808 / 3) each, so at least 808 - 2 × 270 (plain rendezvous hashing: ±13)
+    expect(Math.max(...shares)).toBeLessThanOrEqual(270)
+    expect(Math.min(...shares)).toBeGreaterThanOrEqual(268)
+    expect(ownersOf([...cids].reverse(), [...pullers].reverse())).toEqual(owners)
   })
 })
 
