@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -32,15 +32,21 @@ export class NodeProcess {
   private constructor (readonly options: Required<Pick<NodeOptions, 'dataDir' | 'apiPort' | 'swarmPort' | 'registryPort'>> & NodeOptions) {}
 
   static async start (options: NodeOptions = {}): Promise<NodeProcess> {
-    const node = new NodeProcess({
-      ...options,
-      dataDir: options.dataDir ?? await mkdtemp(join(tmpdir(), 'dm-node-')),
-      apiPort: options.apiPort ?? await freePort(),
-      swarmPort: options.swarmPort ?? await freePort(),
-      registryPort: options.registryPort ?? await freePort()
-    })
-    await node.launch()
-    return node
+    const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'dm-node-'))
+    const chosen = options.apiPort == null || options.swarmPort == null || options.registryPort == null
+    for (let attempt = 1; ; attempt++) {
+      const [api, swarm, registry] = await freePorts(3)
+      const node = new NodeProcess({
+        ...options, dataDir, apiPort: options.apiPort ?? api, swarmPort: options.swarmPort ?? swarm, registryPort: options.registryPort ?? registry
+      })
+      try {
+        await node.launch()
+        return node
+      } catch (err) {
+        // another process can take a free port before the node binds it: choose again
+        if (!chosen || attempt >= 3 || !/address in use/.test((err as Error).message)) throw err
+      }
+    }
   }
 
   /** Start again on the same data dir and ports (same peer ID) */
@@ -110,6 +116,18 @@ export async function writePeerstore (dir: string, nodes: NodeProcess[]): Promis
   const path = join(dir, 'peerstore')
   await writeFile(path, nodes.map(n => n.multiaddr).join('\n') + '\n')
   return path
+}
+
+/** n distinct free ports (all held open together while they are chosen) */
+async function freePorts (n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, async () => await new Promise<Server>((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => { resolve(server) })
+  })))
+  const ports = servers.map(s => (s.address() as AddressInfo).port)
+  await Promise.all(servers.map(async s => { await new Promise(resolve => s.close(resolve)) }))
+  return ports
 }
 
 export async function freePort (): Promise<number> {
