@@ -149,8 +149,8 @@ function libp2pOptions (init: MeshNodeInit, privateKey: PrivateKey): CreateLibp2
     // (bench/distribution at 25 Mbit/s: every stream to the seed failed at once, each 10 s).
     // Both now wait 30 s; a dead peer is still dropped, and a crashed process closes its
     // sockets at once anyway. Pings still go out every 10 s, so up to 3 may be open at once:
-    // the ping spec's one-stream rule is relaxed inside this private mesh (only our nodes hold
-    // the swarm key), as with a limit of 1 the overlap itself counted as a ping failure.
+    // the ping spec's one-stream rule is relaxed (a peer may still hold at most 4 ping streams
+    // with us), as with a limit of 1 the overlap itself counted as a ping failure.
     connectionMonitor: { pingTimeout: { minTimeout: PING_TIMEOUT_MS, maxTimeout: PING_TIMEOUT_MS } },
     services: {
       identify: identify(),
