@@ -16,6 +16,13 @@ afterEach(async () => { for (const store of open.splice(0)) await store.close() 
 
 interface Warning { obj: Record<string, unknown>, msg: string }
 
+/** A store at `path` that held `blocks` and was closed cleanly */
+async function writeAndClose (path: string, blocks: Array<{ cid: CID, bytes: Uint8Array }>): Promise<void> {
+  const { store: s } = await store(path)
+  for (const b of blocks) await s.put(b.cid, b.bytes)
+  await s.close()
+}
+
 async function store (path: string, init: PackBlockstoreInit = {}): Promise<{ store: PackBlockstore, warnings: Warning[] }> {
   const warnings: Warning[] = []
   const s = new PackBlockstore(path, { log: { warn: (obj, msg) => { warnings.push({ obj: obj as Record<string, unknown>, msg }) } }, ...init })
@@ -63,9 +70,7 @@ describe('PackBlockstore', () => {
   it('reads every block after a restart', async () => {
     const path = join(await dir(), 'blocks')
     const blocks = await Promise.all(Array.from({ length: 10 }, async (_, i) => block(i * 1000)))
-    const first = await store(path)
-    for (const b of blocks) await first.store.put(b.cid, b.bytes)
-    await first.store.close()
+    await writeAndClose(path, blocks)
     const { store: again, warnings } = await store(path)
     await expectBlocks(again, blocks)
     expect(warnings).toEqual([])
@@ -116,9 +121,7 @@ describe('PackBlockstore', () => {
   it('detects a truncated pack: indexed blocks past its end are gone, the rest are kept', async () => {
     const path = join(await dir(), 'blocks')
     const blocks = await Promise.all(Array.from({ length: 4 }, async () => block(50_000)))
-    const first = await store(path)
-    for (const b of blocks) await first.store.put(b.cid, b.bytes)
-    await first.store.close()
+    await writeAndClose(path, blocks)
     const pack = join(path, 'packs', '00000001.pack')
     await truncate(pack, (await stat(pack)).size - 60_000)
     const { store: s, warnings } = await store(path)
@@ -130,9 +133,7 @@ describe('PackBlockstore', () => {
   it('ignores a torn index record and finds its block by scanning', async () => {
     const path = join(await dir(), 'blocks')
     const blocks = await Promise.all(Array.from({ length: 2 }, async () => block(1000)))
-    const first = await store(path)
-    for (const b of blocks) await first.store.put(b.cid, b.bytes)
-    await first.store.close()
+    await writeAndClose(path, blocks)
     const idx = join(path, 'packs', '00000001.idx')
     await truncate(idx, (await stat(idx)).size - 5)
     const { store: s, warnings } = await store(path)
