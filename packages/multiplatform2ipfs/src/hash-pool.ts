@@ -124,13 +124,15 @@ export class HashPool {
     const blob = this.nextId++
     const digests = new WeakMap<Uint8Array, Promise<Uint8Array>>()
     let open = true
-    const close = (): void => {
-      if (!open) return
+    /** Once per session, however it ends (digest, close, or both) */
+    const end = (): boolean => {
+      if (!open) return false
       open = false
       worker.sessions--
-      worker.post({ op: 'drop', blob })
       this.scheduleIdle()
+      return true
     }
+    const close = (): void => { if (end()) worker.post({ op: 'drop', blob }) }
     return {
       update: (piece: Uint8Array): void => {
         const digest = worker.request({ op: 'piece', blob, piece: sendable(piece) }, this.nextId++).then(digestOf)
@@ -142,9 +144,7 @@ export class HashPool {
         try {
           return hexOf(await worker.request({ op: 'digest', blob }, this.nextId++))
         } finally {
-          open = false
-          worker.sessions--
-          this.scheduleIdle()
+          end() // the worker forgot the blob when it answered
         }
       },
       close
