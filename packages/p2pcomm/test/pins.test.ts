@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { depthFirstWalker } from '@helia/utils'
+import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight, type GraphWalkerFactory, type Helia } from 'helia'
+import * as cborg from 'cborg'
+import { base36 } from 'multiformats/bases/base36'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -55,6 +61,34 @@ describe('batchedPins', () => {
     await drain(theirs.pins.add(root, { walker, metadata: { owner: 'test' } }))
     expect(await records(ours)).toEqual(await records(theirs))
     expect((await records(ours)).size).toBe(blocks.length + 1)
+  })
+
+  it('on LevelDB (records read in one call) writes Helia\'s records, a block another pin holds included', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dm-pins-'))
+    const stores = [new LevelDatastore(join(dir, 'ours')), new LevelDatastore(join(dir, 'theirs'))]
+    try {
+      for (const store of stores) await store.open()
+      const [ours, theirs] = stores.map(datastore => createHeliaLight({ datastore })) as [Helia, Helia]
+      const shared = await put(ours, raw.code, Buffer.from('layer of two images'))
+      const one = await dag(ours, shared)
+      const two = await dag(ours, shared, true)
+      for (const cid of new Set([...one.blocks, ...two.blocks])) await theirs.blockstore.put(cid, ours.blockstore.get(cid))
+      const walker = depthFirstWalker()
+      const pins = batched(ours)
+      for (const root of [one.root, two.root]) {
+        await drain(pins.add(root, { walker }))
+        await drain(theirs.pins.add(root, { walker }))
+      }
+      const written = await records(ours)
+      expect(written).toEqual(await records(theirs))
+      // the shared block's record names both pins: the first pin's record was read back
+      const record = cborg.decode(Buffer.from(written.get(`/pinned-block/${base36.encode(shared.multihash.bytes)}`) ?? '', 'hex')) as { pinCount: number, pinnedBy: Uint8Array[] }
+      expect(record.pinCount).toBe(2)
+      expect(record.pinnedBy.map(by => CID.decode(by).toString())).toEqual([one.root.toString(), two.root.toString()])
+    } finally {
+      await Promise.all(stores.map(async store => { await store.close() }))
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('is seen by Helia: isPinned, ls, get; rm unpins every block', async () => {
