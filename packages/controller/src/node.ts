@@ -131,9 +131,11 @@ export async function startNode (config: Config, log: Logger, out: (line: string
 
 function imageJobs (config: Config, mesh: MeshNode, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): ImportJobs {
   const client = createRegistryClient({ upstream: config.upstream })
-  // Helia's blockstore ends in the pack blockstore, which writes a block out and keeps no reference
-  // to it: an import may reuse a block's buffer once its put has resolved
-  const importer = createImporter({ client, blockstore: mesh.helia.blockstore, digestIndex }, { reusePieces: true })
+  // Straight into the pack blockstore under Helia's: no GC lock (Helia's GC is never run here) and no
+  // bitswap announcement per block (peers learn of an image from its catalog record, written after
+  // the import). It writes a block out and keeps no reference to it: an import may reuse a block's
+  // buffer once its put has resolved
+  const importer = createImporter({ client, blockstore: mesh.localBlockstore, digestIndex }, { reusePieces: true })
   return new ImportJobs({
     importer,
     log,

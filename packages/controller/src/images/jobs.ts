@@ -80,6 +80,7 @@ export class ImportJobs {
 
   private async run (job: ImportJob, reference: ImageReference, platforms?: string[]): Promise<ImportJob> {
     let last = 0
+    const started = performance.now()
     try {
       const image = await this.init.importer.importImage(reference, {
         platforms,
@@ -90,7 +91,9 @@ export class ImportJobs {
           if (Date.now() - last >= PROGRESS_EVERY_MS) { last = Date.now(); this.emit(job) }
         }
       })
+      const stored = performance.now()
       await this.init.onImported(image)
+      this.init.log.info({ image: job.image, cid: image.cid.toString(), bytes: image.size, ms: Math.round(performance.now() - started), recordMs: Math.round(performance.now() - stored) }, 'image imported')
       Object.assign(job, { state: 'done', cid: image.cid.toString(), digest: image.digest, platforms: image.platforms })
     } catch (err) {
       job.state = 'failed'
