@@ -1,6 +1,8 @@
 import * as dagPb from '@ipld/dag-pb'
+import { depthFirstWalker } from '@helia/utils'
 import { MemoryBlockstore } from 'blockstore-core/memory'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import * as raw from 'multiformats/codecs/raw'
 import { describe, expect, it } from 'vitest'
 import { CHUNK_SIZE, MAX_CHILDREN_PER_NODE } from '../src/constants.js'
@@ -72,6 +74,28 @@ describe('leafSkippingWalker', () => {
     const leaf = bs.written.find(cid => cid.code === raw.code) as CID
     await bs.delete(leaf)
     await expect(walk(bs, file.cid)).rejects.toMatchObject({ name: 'NotFoundError' })
+  })
+
+  it('yields what Helia\'s default walker yields (blocks, depths, paths), a block reached twice included', async () => {
+    const bs = new CountingBlockstore()
+    const node = async (links: CID[]): Promise<CID> => {
+      const bytes = dagPb.encode(dagPb.prepare({ Links: links.map(Hash => ({ Hash, Tsize: 1 })) }))
+      const cid = CID.createV1(dagPb.code, await sha256.digest(bytes))
+      await bs.put(cid, bytes)
+      return cid
+    }
+    const file = await addFile(bytes, bs)
+    const shared = (await addFile(deterministicBytes(100, 3), bs)).cid
+    const root = await node([await node([shared, file.cid]), shared, file.cid])
+    const label = (n: { block: { cid: CID }, depth: number, path: CID[] }): string => `${n.depth} ${n.path.map(String).join('/')}`
+    const ours: string[] = []
+    for await (const n of leafSkippingWalker({ concurrency: 4 })({ blockstore: bs, getCodec }).walk(root)) ours.push(label(n))
+    const helias: string[] = []
+    // Helia's CodecLoader is generic over the codec: ours returns the two concrete ones
+    const codecs = (code: number): unknown => code === dagPb.code ? dagPb : raw
+    for await (const n of depthFirstWalker()({ blockstore: bs, getCodec: codecs as never }).walk(root)) helias.push(label(n))
+    expect(ours.sort()).toEqual(helias.sort())
+    expect(ours.length).toBe(2 * (1 + 2 + MAX_CHILDREN_PER_NODE + 10) + 2 + 2) // the file and shared twice, the two nodes
   })
 
   it('stops at the requested depth', async () => {

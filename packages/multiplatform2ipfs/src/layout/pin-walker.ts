@@ -45,6 +45,18 @@ export interface LeafSkippingWalkerInit {
 
 const EMPTY = new Uint8Array(0)
 
+/** A dag-pb node whose children are being walked: the next one, and raw ones being checked ahead. */
+interface Frame {
+  children: CID[]
+  next: number
+  /** Children before this one have had their check started (if raw) */
+  ahead: number
+  /** Depth of the children */
+  depth: number
+  path: CID[]
+  checks: Map<number, Promise<void>>
+}
+
 export function leafSkippingWalker (init: LeafSkippingWalkerInit = {}): (components: PinWalkerComponents) => PinWalker {
   const concurrency = init.concurrency ?? 32
   return ({ blockstore, getCodec }) => {
@@ -60,52 +72,67 @@ export function leafSkippingWalker (init: LeafSkippingWalkerInit = {}): (compone
     }
     const leafNode = <T>(cid: CID, depth: number, path: CID[]): PinWalkNode<T> =>
       ({ block: createUnsafe<Uint8Array, number, number, 0 | 1>({ cid, bytes: EMPTY, value: EMPTY, codec: raw }) as unknown as BlockView<T, number, number, 0 | 1>, depth, path })
-
-    async function * visit<T> (cid: CID, depth: number, path: CID[], options: PinWalkOptions): AsyncGenerator<PinWalkNode<T>> {
-      options.signal?.throwIfAborted()
-      if (cid.code === raw.code) {
-        await ensure(cid, options.signal)
-        yield leafNode<T>(cid, depth, path)
-        return
-      }
-      const bytes = await read(cid, options.signal)
-      const codec = await getCodec(cid.code)
-      const block = createUnsafe({ cid, bytes, codec: codec as any }) as BlockView<T, number, number, 0 | 1>
-      yield { block, depth, path }
-      if (depth >= (options.depth ?? Infinity)) return
-      const children: CID[] = []
-      for (const [, child] of block.links()) {
-        if (options.includeChild?.(child, block) !== false) children.push(child)
-      }
-      // raw children: checked `concurrency` at a time, yielded in link order
-      const inflight = new Map<number, Promise<void>>()
-      let next = 0
-      const fill = (): void => {
-        while (next < children.length && inflight.size < concurrency) {
-          const i = next++
-          const child = children[i] as CID
-          if (child.code !== raw.code) continue
-          const p = ensure(child, options.signal)
-          p.catch(() => {}) // awaited in order below
-          inflight.set(i, p)
-        }
-      }
-      for (let i = 0; i < children.length; i++) {
-        fill()
-        const child = children[i] as CID
-        if (child.code === raw.code) {
-          await inflight.get(i)
-          inflight.delete(i)
-          yield leafNode<T>(child, depth + 1, [...path, child])
-        } else {
-          yield * visit<T>(child, depth + 1, [...path, child], options)
-        }
+    /** Raw children checked ahead of their turn, up to `concurrency` at once */
+    const checkAhead = (frame: Frame, signal?: AbortSignal): void => {
+      while (frame.ahead < frame.children.length && frame.checks.size < concurrency) {
+        const i = frame.ahead++
+        const child = frame.children[i] as CID
+        if (child.code !== raw.code) continue
+        const check = ensure(child, signal)
+        check.catch(() => {}) // awaited in its turn
+        frame.checks.set(i, check)
       }
     }
 
     return {
-      walk: async function * <T>(cid: CID, options: PinWalkOptions = {}) {
-        yield * visit<T>(cid, 0, [cid], options)
+      /*
+       * Depth first, each node before its children, children in link order, as a recursion
+       * would go, but with the pending nodes on an explicit stack: one generator instead of one
+       * per level, through which every leaf of a big file passed (~0.1 s per 1160 leaves).
+       */
+      walk: async function * <T>(root: CID, options: PinWalkOptions = {}): AsyncGenerator<PinWalkNode<T>> {
+        const { signal } = options
+        const maxDepth = options.depth ?? Infinity
+        const frames: Frame[] = []
+        /** Reads a dag-pb node, and stacks its children unless it is as deep as the walk goes */
+        const open = async (cid: CID, depth: number, path: CID[]): Promise<PinWalkNode<T>> => {
+          const bytes = await read(cid, signal)
+          const block = createUnsafe({ cid, bytes, codec: await getCodec(cid.code) as any }) as BlockView<T, number, number, 0 | 1>
+          if (depth < maxDepth) {
+            const children: CID[] = []
+            for (const [, child] of block.links()) {
+              if (options.includeChild?.(child, block) !== false) children.push(child)
+            }
+            frames.push({ children, next: 0, ahead: 0, depth: depth + 1, path, checks: new Map() })
+          }
+          return { block, depth, path }
+        }
+        signal?.throwIfAborted()
+        if (root.code === raw.code) {
+          await ensure(root, signal)
+          yield leafNode<T>(root, 0, [root])
+          return
+        }
+        yield await open(root, 0, [root])
+        while (frames.length > 0) {
+          signal?.throwIfAborted()
+          const frame = frames[frames.length - 1] as Frame
+          if (frame.next >= frame.children.length) {
+            frames.pop()
+            continue
+          }
+          checkAhead(frame, signal)
+          const i = frame.next++
+          const child = frame.children[i] as CID
+          const path = [...frame.path, child]
+          if (child.code === raw.code) {
+            await frame.checks.get(i)
+            frame.checks.delete(i)
+            yield leafNode<T>(child, frame.depth, path)
+          } else {
+            yield await open(child, frame.depth, path) // its children come before this frame's next
+          }
+        }
       }
     }
   }
