@@ -96,9 +96,10 @@ async function addPin (components: BatchedPinsComponents, cid: CID, options: Add
     const block = node.block.cid
     pinned.push(block)
     const key = blockKeyOf(block)
+    const name = key.toString()
     // a block reached twice (a shared subtree) is counted once per pin, as Helia does
-    if (seen.has(key.toString())) continue
-    seen.add(key.toString())
+    if (seen.has(name)) continue
+    seen.add(name)
     pending.push(key)
     if (pending.length >= options.batchSize) {
       await recordBlocks(datastore, cid, pending, options)
