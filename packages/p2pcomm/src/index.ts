@@ -1,5 +1,5 @@
 export { createMeshNode, type MeshNode, type MeshNodeInit, type MeshHelia } from './node.js'
-export { BlockExchange, awaitingFetches, beforeGet, type RequestResult } from './blocks/exchange.js'
+export { BlockExchange, awaitingFetches, beforeGet, localFirst, type RequestResult } from './blocks/exchange.js'
 export { swarmFetch, type Swarm, type SwarmFetchOptions } from './blocks/swarm-fetch.js'
 export { verifyBlock } from './blocks/protocol.js'
 export { batchedPins, AlreadyPinnedError, type BatchedPinsComponents, type BatchedPinsInit } from './pins.js'

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BLOCKS_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
 import { ownersOf, swarmFetch } from '../src/blocks/swarm-fetch.js'
-import { awaitingFetches, createMeshNode, type MeshNode } from '../src/index.js'
+import { awaitingFetches, createMeshNode, localFirst, type MeshNode } from '../src/index.js'
+import { MemoryBlockstore } from 'blockstore-core/memory'
 
 interface Block { cid: CID, bytes: Uint8Array }
 
@@ -20,6 +21,25 @@ async function randomBlock (size: number): Promise<Block> {
   const bytes = randomBytes(size)
   return { cid: CID.createV1(raw.code, await sha256.digest(bytes)), bytes }
 }
+
+describe('localFirst', () => {
+  it('reads a block held here from the local store, and only a missing one through the networked store', async () => {
+    const [here, elsewhere] = await Promise.all([randomBlock(100), randomBlock(100)])
+    const local = new MemoryBlockstore()
+    await local.put(here.cid, here.bytes)
+    const asked: string[] = []
+    const networked = new MemoryBlockstore()
+    await networked.put(elsewhere.cid, elsewhere.bytes)
+    const get = networked.get.bind(networked)
+    networked.get = (cid, options) => { asked.push(cid.toString()); return get(cid, options) }
+    const view = localFirst(networked, local)
+    const read = async (cid: CID): Promise<Buffer> => { const parts: Uint8Array[] = []; for await (const part of view.get(cid)) parts.push(part); return Buffer.concat(parts) }
+    expect((await read(here.cid)).equals(here.bytes)).toBe(true)
+    expect((await read(elsewhere.cid)).equals(elsewhere.bytes)).toBe(true)
+    expect(asked).toEqual([elsewhere.cid.toString()])
+    expect(await view.has(elsewhere.cid)).toBe(true) // everything but get is the networked store's
+  })
+})
 
 describe('block request wire format', () => {
   it('round-trips a request and refuses what the mesh never serves', async () => {
