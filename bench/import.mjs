@@ -12,6 +12,7 @@
 //   bench-import: build
 //   	node bench/import.mjs
 // Usage: node bench/import.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--warm] [--node-flags="--cpu-prof --cpu-prof-dir=DIR"]
+//        [--node-env NAME=VALUE ...]
 // --warm: each fresh node first imports another, 32 MiB image (untimed), so the timed import runs
 // on warmed-up code, as in a sidecar that has been up a while; the default measures a cold process.
 import { rm } from 'node:fs/promises'
@@ -22,8 +23,10 @@ import {
   tempDir, timed
 } from './lib/bench.mjs'
 
-const { values } = parseArgs({ options: { warm: { type: 'boolean', default: false }, runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' }, 'node-flags': { type: 'string', default: '' } } })
+const { values } = parseArgs({ options: { warm: { type: 'boolean', default: false }, runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' }, 'node-flags': { type: 'string', default: '' }, 'node-env': { type: 'string', multiple: true, default: [] } } })
 const NODE_FLAGS = values['node-flags'].split(' ').filter(Boolean) // e.g. "--cpu-prof --cpu-prof-dir=bench/out"
+// e.g. GLIBC_TUNABLES=glibc.malloc.trim_threshold=536870912:glibc.malloc.mmap_threshold=4194304 (README, Benchmarks)
+const NODE_ENV = Object.fromEntries(values['node-env'].map(pair => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
 const RUNS = Number(values.runs)
 const TARGET = 0.8
 const REPO = 'bench/random'
@@ -43,7 +46,7 @@ await runBench(async () => {
   const runs = {
     async distromash (i) {
       const dataDir = join(work, `node-${i}`)
-      const node = await startNode({ dataDir, upstream: upstream.url, nodeFlags: NODE_FLAGS })
+      const node = await startNode({ dataDir, upstream: upstream.url, nodeFlags: NODE_FLAGS, env: NODE_ENV })
       try {
         if (values.warm) await importImage(node, WARM_REPO, TAG)
         const { ms, result } = await timed(async () => importImage(node, REPO, TAG))
