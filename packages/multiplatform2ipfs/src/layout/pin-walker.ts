@@ -88,7 +88,8 @@ export function leafSkippingWalker (init: LeafSkippingWalkerInit = {}): (compone
       /*
        * Depth first, each node before its children, children in link order, as a recursion
        * would go, but with the pending nodes on an explicit stack: one generator instead of one
-       * per level, through which every leaf of a big file passed (~0.1 s per 1160 leaves).
+       * per level, each of which every leaf below it passed through (the walk in pinning a freshly
+       * imported 288 MiB image, ~1160 leaves: ~100 → ~65 ms).
        */
       walk: async function * <T>(root: CID, options: PinWalkOptions = {}): AsyncGenerator<PinWalkNode<T>> {
         const { signal } = options
