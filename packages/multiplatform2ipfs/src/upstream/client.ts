@@ -5,7 +5,6 @@ import { MANIFEST_ACCEPT, baseMediaType } from '../media-types.js'
 import { Authenticator, type CredentialsSource } from './auth.js'
 import { assertSecure, registryBaseUrl, type EndpointOptions } from './endpoint.js'
 import { bodyStream, readCapped, responseError, timedFetch, type Timed } from './http.js'
-import { fixedSizePieces } from '../pieces.js'
 import { parseChallenge } from './www-authenticate.js'
 
 export interface RegistryClientInit extends EndpointOptions {
@@ -114,7 +113,7 @@ class HttpRegistryClient implements RegistryClient {
       await response.cancel()
       throw new SizeMismatchError(`${what}: expected ${expected.size} bytes, registry announces ${declared}`)
     }
-    const body = options.chunkSize === undefined ? bodyStream(response) : fixedSizePieces(bodyStream(response), options.chunkSize, options.allocate)
+    const body = options.chunkSize === undefined ? bodyStream(response) : response.pieces(options.chunkSize, options.allocate)
     yield * verifyStream(body, expected, options)
   }
 

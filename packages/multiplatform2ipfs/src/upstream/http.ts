@@ -1,6 +1,8 @@
 import { request } from 'undici'
 import type { Readable } from 'node:stream'
 import { NotFoundError, RegistryResponseError } from '../errors.js'
+import { fixedSizePieces } from '../pieces.js'
+import { http1Get } from './http1.js'
 
 /**
  * What the client reads of an upstream answer. It is `undici.request`'s, not fetch's: fetch
@@ -12,6 +14,11 @@ export interface UpstreamResponse {
   ok: boolean
   headers: { get: (name: string) => string | null }
   body: Readable
+  /**
+   * The body in pieces of exactly `size` bytes (the last may be shorter), each copied once into
+   * `allocate`'s buffers (default: fresh ones); see fixedSizePieces. Instead of `body`, not with it.
+   */
+  pieces: (size: number, allocate?: (size: number) => Uint8Array) => AsyncGenerator<Uint8Array>
   /** Discards the body and frees the connection. */
   cancel: () => Promise<void>
 }
@@ -30,7 +37,7 @@ export interface Timed {
 const BODY_HIGH_WATER_MARK = 64 * 1024
 
 /**
- * A GET with a timeout that can outlive the headers: manifests stop the clock after their
+ * A GET (plain HTTP: http1.ts; https: undici) with a timeout that can outlive the headers: manifests stop the clock after their
  * body, blob downloads right after the headers (a large layer may legitimately take hours),
  * while the caller's signal aborts the whole exchange at any time. Redirects are not followed.
  */
@@ -41,12 +48,14 @@ export async function timedFetch (url: URL, headers: Record<string, string>, tim
   // AbortSignal.any holds its sources weakly, so long-lived caller signals do not collect listeners
   const combined = signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal])
   try {
+    if (url.protocol === 'http:') return { response: await http1Get(url, headers, combined), done }
     const res = await request(url, { method: 'GET', headers, signal: combined, highWaterMark: BODY_HIGH_WATER_MARK })
     const response: UpstreamResponse = {
       status: res.statusCode,
       ok: res.statusCode >= 200 && res.statusCode < 300,
       headers: { get: name => headerValue(res.headers[name.toLowerCase()]) },
       body: res.body,
+      pieces: (size, allocate) => fixedSizePieces(res.body as AsyncIterable<Uint8Array>, size, allocate),
       cancel: async () => { await res.body.dump().catch(() => {}) }
     }
     return { response, done }
