@@ -44,6 +44,7 @@ class Exchange {
   private wake: (() => void) | undefined
 
   constructor (url: URL, headers: Record<string, string>) {
+    const head = requestHead(url, headers) // may throw: before any connection is made
     this.answered = new Promise((resolve, reject) => { this.answer = err => { err === undefined ? resolve() : reject(err) } })
     this.answered.catch(() => {}) // awaited by response(); a failure before that must not go unhandled
     this.sink = bytes => { this.early.push(Uint8Array.prototype.slice.call(bytes)); this.paused = true }
@@ -59,9 +60,10 @@ class Exchange {
     })
     this.socket.setNoDelay(true)
     this.socket.on('error', err => { this.fail(err) })
-    this.socket.on('end', () => { this.onEnd() })
-    this.socket.on('close', () => { this.fail(new RegistryResponseError(`connection to ${url.host} closed before the response ended`, 502)) })
-    this.socket.write(requestHead(url, headers))
+    const cut = (): Error => new RegistryResponseError(`connection to ${url.host} closed before the response ended`, 502)
+    this.socket.on('end', () => { this.onEnd(cut) })
+    this.socket.on('close', () => { this.fail(cut()) })
+    this.socket.write(head)
   }
 
   async response (): Promise<UpstreamResponse> {
@@ -72,7 +74,7 @@ class Exchange {
       consumed = true
     }
     let body: Readable | undefined
-    const exchange = this // eslint-disable-line @typescript-eslint/no-this-alias -- read by the body getter
+    const exchange = this // the body getter has its own `this`
     return {
       status: this.status,
       ok: this.status >= 200 && this.status < 300,
@@ -188,11 +190,10 @@ class Exchange {
     this.answer()
   }
 
-  private onEnd (): void {
+  private onEnd (cut: () => Error): void {
     if (this.complete) return
-    // a body without length or chunking ends with the connection
-    const err = this.parser.finish()
-    if (err instanceof Error) this.fail(new RegistryResponseError(`malformed HTTP response: ${err.message}`, 502))
+    // a body without length or chunking ends with the connection; any other is cut short
+    if (this.parser.finish() instanceof Error) this.fail(cut())
   }
 
   private finish (): void {
