@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer as createHttpsServer } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
@@ -141,3 +146,30 @@ describe('http1Get', () => {
     expect(received).toBe(total)
   })
 })
+
+describe('http1Get over https', () => {
+  it('checks the certificate, and reads a body as it does over plain HTTP', async () => {
+    const { key, cert } = selfSignedCertificate()
+    const body = randomBytes(700_000)
+    const server = createHttpsServer({ key, cert }, (_req, res) => { res.writeHead(200, { 'content-length': body.byteLength }).end(body) })
+    const url = await listen(server)
+    url.protocol = 'https:'
+    url.hostname = 'localhost'
+    const trusted = await http1Get(url, {}, signal(), { ca: cert })
+    expect(Buffer.concat(await collect(trusted.pieces(256 * 1024))).equals(body)).toBe(true)
+    // Node's own CAs do not know this certificate
+    await expect(http1Get(url, {}, signal())).rejects.toThrow(/self[- ]signed certificate/)
+  })
+})
+
+/** A throwaway certificate for localhost, made by Debian's openssl (installed by .ci/run) */
+function selfSignedCertificate (): { key: string, cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'dm-tls-'))
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

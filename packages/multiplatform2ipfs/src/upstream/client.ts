@@ -55,6 +55,9 @@ export interface RegistryClient {
   getBlob(name: RepositoryName, expected: Expected, options?: BlobOptions): AsyncGenerator<Uint8Array>
 }
 
+/** A blob's exchange: a large body, read best on a connection of its own (see timedFetch) */
+interface Bulk { bulk?: boolean }
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 const MAX_REDIRECTS = 5
 
@@ -103,7 +106,7 @@ class HttpRegistryClient implements RegistryClient {
 
   async * getBlob (name: RepositoryName, expected: Expected, options: BlobOptions = {}): AsyncGenerator<Uint8Array> {
     const what = `blob ${name.repository}@${expected.digest}`
-    const { response, done } = await this.request(name.registry, name.repository, `/v2/${name.repository}/blobs/${expected.digest}`, {}, options)
+    const { response, done } = await this.request(name.registry, name.repository, `/v2/${name.repository}/blobs/${expected.digest}`, {}, { ...options, bulk: true })
     done()
     if (!response.ok) {
       throw await responseError(response, what)
@@ -118,7 +121,7 @@ class HttpRegistryClient implements RegistryClient {
   }
 
   /** One authenticated request: a cached header first, then one retry answering the challenge. */
-  private async request (registry: string, repository: string, path: string, headers: Record<string, string>, options: RequestOptions): Promise<Timed> {
+  private async request (registry: string, repository: string, path: string, headers: Record<string, string>, options: RequestOptions & Bulk): Promise<Timed> {
     const base = registryBaseUrl(registry, this.init)
     const url = new URL(`${base.href.replace(/\/$/, '')}${path}`)
     const scope = repository === '' ? '' : `repository:${repository}:pull`
@@ -139,11 +142,11 @@ class HttpRegistryClient implements RegistryClient {
   }
 
   /** Follows redirects by hand so the registry's Authorization never reaches another origin (blob storage). */
-  private async fetchFollowing (start: URL, headers: Record<string, string>, options: RequestOptions): Promise<Timed> {
+  private async fetchFollowing (start: URL, headers: Record<string, string>, options: RequestOptions & Bulk): Promise<Timed> {
     let url = start
     let sent = headers
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const timed = await timedFetch(url, sent, this.timeoutMs, options.signal)
+      const timed = await timedFetch(url, sent, this.timeoutMs, options.signal, options.bulk)
       const location = timed.response.headers.get('location')
       if (!REDIRECTS.has(timed.response.status) || location === null) {
         return timed

@@ -37,18 +37,19 @@ export interface Timed {
 const BODY_HIGH_WATER_MARK = 64 * 1024
 
 /**
- * A GET (plain HTTP: http1.ts; https: undici) with a timeout that can outlive the headers: manifests stop the clock after their
+ * A GET with a timeout (through http1.ts for plain HTTP and for any blob, `bulk`; else undici) that can outlive the headers: manifests stop the clock after their
  * body, blob downloads right after the headers (a large layer may legitimately take hours),
  * while the caller's signal aborts the whole exchange at any time. Redirects are not followed.
  */
-export async function timedFetch (url: URL, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<Timed> {
+export async function timedFetch (url: URL, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal, bulk = false): Promise<Timed> {
   const timeout = new AbortController()
   const timer = setTimeout(() => { timeout.abort(new DOMException(`request to ${url.host} timed out after ${timeoutMs} ms`, 'TimeoutError')) }, timeoutMs)
   const done = (): void => { clearTimeout(timer) }
   // AbortSignal.any holds its sources weakly, so long-lived caller signals do not collect listeners
   const combined = signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal])
   try {
-    if (url.protocol === 'http:') return { response: await http1Get(url, headers, combined), done }
+    // https keeps undici for small exchanges (its pooled connections save a TLS handshake each)
+    if (url.protocol === 'http:' || bulk) return { response: await http1Get(url, headers, combined), done }
     const res = await request(url, { method: 'GET', headers, signal: combined, highWaterMark: BODY_HIGH_WATER_MARK })
     const response: UpstreamResponse = {
       status: res.statusCode,

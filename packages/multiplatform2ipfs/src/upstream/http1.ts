@@ -1,8 +1,9 @@
 /*
- * Plain-HTTP GETs on a connection of their own, every socket read landing in one reused buffer.
+ * HTTP/1.1 GETs on a connection of their own, every socket read landing in one reused buffer:
+ * any plain-HTTP request, and blob downloads over https.
  *
- * Why not undici (still used for https): receiving a body costs most of an import's CPU, and most
- * of that is not in the parsing. Measured on loopback, 288 MiB in a fresh process: undici.request
+ * Why not undici (kept for small https exchanges: its pooled connections save TLS handshakes):
+ * receiving a body costs most of an import's CPU, and most of that is not in the parsing. Measured on loopback, 288 MiB in a fresh process: undici.request
  * 1.12 CPU-s, node:http 0.96, a socket reading into a fixed buffer 0.19. Every other way gives
  * each read a fresh 64 KiB buffer (page faults on first touch, then garbage collection of the
  * external memory) and passes it through stream layers; undici also compiles its wasm parser in
@@ -14,7 +15,8 @@
  * close-delimited bodies); one request per connection (`Connection: close`), as blob downloads
  * are few and large.
  */
-import { connect, type Socket } from 'node:net'
+import { connect, isIP, type Socket } from 'node:net'
+import { connect as connectTls, type ConnectionOptions } from 'node:tls'
 import { Readable } from 'node:stream'
 import { HTTPParser } from 'http-parser-js'
 import { RegistryResponseError } from '../errors.js'
@@ -43,7 +45,7 @@ class Exchange {
   private paused = false
   private wake: (() => void) | undefined
 
-  constructor (url: URL, headers: Record<string, string>) {
+  constructor (url: URL, headers: Record<string, string>, tls: TlsOptions) {
     const head = requestHead(url, headers) // may throw: before any connection is made
     this.answered = new Promise((resolve, reject) => { this.answer = err => { err === undefined ? resolve() : reject(err) } })
     this.answered.catch(() => {}) // awaited by response(); a failure before that must not go unhandled
@@ -51,13 +53,16 @@ class Exchange {
     this.parser[HTTPParser.kOnHeadersComplete] = info => { this.onHeaders(info.statusCode, info.headers) }
     this.parser[HTTPParser.kOnBody] = (chunk, offset, length) => { this.sink(chunk.subarray(offset, offset + length)) }
     this.parser[HTTPParser.kOnMessageComplete] = () => { this.finish() }
-    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)
-    this.socket = connect({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port === '' ? 80 : Number(url.port),
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    const secure = url.protocol === 'https:'
+    const target = {
+      host,
+      port: url.port !== '' ? Number(url.port) : secure ? 443 : 80,
       // false pauses the socket until the consumer has caught up (see resume)
-      onread: { buffer, callback: (n: number, buf: Buffer) => this.onRead(buf, n) }
-    })
+      onread: { buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), callback: (n: number, buf: Buffer) => this.onRead(buf, n) }
+    }
+    // certificates are checked against Node's CAs (and NODE_EXTRA_CA_CERTS), as undici does
+    this.socket = secure ? connectTls({ ...target, ...tls, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ['http/1.1'] }) : connect(target)
     this.socket.setNoDelay(true)
     this.socket.on('error', err => { this.fail(err) })
     const cut = (): Error => new RegistryResponseError(`connection to ${url.host} closed before the response ended`, 502)
@@ -211,10 +216,13 @@ class Exchange {
   }
 }
 
-/** A plain-HTTP GET; `signal` aborts connecting, waiting for headers, and reading the body. */
-export async function http1Get (url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<UpstreamResponse> {
+/** Extra trust for https (a private registry's CA); default: Node's */
+export type TlsOptions = Pick<ConnectionOptions, 'ca'>
+
+/** An HTTP/1.1 GET (http: or https:); `signal` aborts connecting, waiting for headers, and reading the body. */
+export async function http1Get (url: URL, headers: Record<string, string>, signal: AbortSignal, tls: TlsOptions = {}): Promise<UpstreamResponse> {
   signal.throwIfAborted()
-  const exchange = new Exchange(url, headers)
+  const exchange = new Exchange(url, headers, tls)
   const abort = (): void => { exchange.socket.destroy(signal.reason as Error) }
   signal.addEventListener('abort', abort, { once: true })
   exchange.socket.once('close', () => { signal.removeEventListener('abort', abort) })
