@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { BlockTimeoutError } from './errors.js'
 
 /**
@@ -14,6 +15,8 @@ export class StallWatchdog {
 
   constructor (private readonly stallMs: number, parent?: AbortSignal) {
     this.signal = parent === undefined ? this.controller.signal : AbortSignal.any([parent, this.controller.signal])
+    // every block read in flight (the read-ahead window, 16 by default) listens to it at once
+    setMaxListeners(64, this.signal)
   }
 
   /** Runs a read under the watchdog; any read finishing counts as progress. */
