@@ -10,29 +10,60 @@
  * CIDs are exactly what they would be otherwise.
  */
 export async function * fixedSizePieces (source: AsyncIterable<Uint8Array>, size: number, allocate?: (size: number) => Uint8Array): AsyncGenerator<Uint8Array> {
-  let piece: Uint8Array | undefined
-  let filled = 0
+  const filler = new PieceFiller(size, allocate)
+  const full: Uint8Array[] = []
   for await (const chunk of source) {
     let at = 0
-    while (at < chunk.byteLength) {
-      if (allocate === undefined && filled === 0 && chunk.byteLength - at >= size) {
-        yield chunk.subarray(at, at + size)
-        at += size
-        continue
-      }
-      piece ??= allocate?.(size) ?? Buffer.allocUnsafe(size)
-      const n = Math.min(size - filled, chunk.byteLength - at)
-      piece.set(chunk.subarray(at, at + n), filled)
-      filled += n
+    // a piece lying whole inside the chunk goes on as a view of it, unless buffers were given
+    while (allocate === undefined && filler.empty && chunk.byteLength - at >= size) {
+      yield chunk.subarray(at, at + size)
+      at += size
+    }
+    filler.add(at === 0 ? chunk : chunk.subarray(at), full)
+    yield * full.splice(0)
+  }
+  const rest = filler.rest()
+  if (rest !== undefined) yield rest
+}
+
+/**
+ * Copies bytes as they come into pieces of exactly `size` bytes (from `allocate`, default fresh
+ * buffers), for a source that pushes (a socket's read buffer, see upstream/http1.ts).
+ */
+export class PieceFiller {
+  private piece: Uint8Array | undefined
+  private filled = 0
+
+  constructor (private readonly size: number, private readonly allocate: (size: number) => Uint8Array = n => Buffer.allocUnsafe(n)) {}
+
+  /** True between pieces: no bytes are waiting for the rest of theirs */
+  get empty (): boolean {
+    return this.filled === 0
+  }
+
+  /** Copies `bytes` in, appending each piece it completes to `full`. */
+  add (bytes: Uint8Array, full: Uint8Array[]): void {
+    for (let at = 0; at < bytes.byteLength;) {
+      this.piece ??= this.allocate(this.size)
+      const n = Math.min(this.size - this.filled, bytes.byteLength - at)
+      this.piece.set(bytes.subarray(at, at + n), this.filled)
+      this.filled += n
       at += n
-      if (filled === size) {
-        yield piece
-        piece = undefined
-        filled = 0
+      if (this.filled === this.size) {
+        full.push(this.piece)
+        this.piece = undefined
+        this.filled = 0
       }
     }
   }
-  if (piece !== undefined && filled > 0) yield piece.subarray(0, filled)
+
+  /** The last, shorter piece, if any bytes are left over. */
+  rest (): Uint8Array | undefined {
+    const rest = this.piece?.subarray(0, this.filled)
+    this.piece = undefined
+    this.filled = 0
+    return rest !== undefined && rest.byteLength > 0 ? rest : undefined
+  }
 }
 
 /**

@@ -37,9 +37,10 @@ export interface Timed {
 const BODY_HIGH_WATER_MARK = 64 * 1024
 
 /**
- * A GET with a timeout (through http1.ts for plain HTTP and for any blob, `bulk`; else undici) that can outlive the headers: manifests stop the clock after their
- * body, blob downloads right after the headers (a large layer may legitimately take hours),
- * while the caller's signal aborts the whole exchange at any time. Redirects are not followed.
+ * A GET (through http1.ts for plain HTTP and for any blob, `bulk`; else undici) with a timeout
+ * that can outlive the headers: manifests stop the clock after their body, blob downloads right
+ * after the headers (a large layer may legitimately take hours), while the caller's signal aborts
+ * the whole exchange at any time. Redirects are not followed.
  */
 export async function timedFetch (url: URL, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal, bulk = false): Promise<Timed> {
   const timeout = new AbortController()

@@ -3,8 +3,9 @@
  * any plain-HTTP request, and blob downloads over https.
  *
  * Why not undici (kept for small https exchanges: its pooled connections save TLS handshakes):
- * receiving a body costs most of an import's CPU, and most of that is not in the parsing. Measured on loopback, 288 MiB in a fresh process: undici.request
- * 1.12 CPU-s, node:http 0.96, a socket reading into a fixed buffer 0.19. Every other way gives
+ * receiving a body costs most of an import's CPU, and most of that is not in the parsing.
+ * Measured on loopback, 288 MiB in a fresh process: undici.request 1.12 CPU-s, node:http 0.96,
+ * a socket reading into a fixed buffer 0.19. Every other way gives
  * each read a fresh 64 KiB buffer (page faults on first touch, then garbage collection of the
  * external memory) and passes it through stream layers; undici also compiles its wasm parser in
  * each new process. Here the socket's `onread` buffer is reused, and a body's consumer copies the
@@ -20,6 +21,7 @@ import { connect as connectTls, type ConnectionOptions } from 'node:tls'
 import { Readable } from 'node:stream'
 import { HTTPParser } from 'http-parser-js'
 import { RegistryResponseError } from '../errors.js'
+import { PieceFiller } from '../pieces.js'
 import type { UpstreamResponse } from './http.js'
 
 /** Size of a connection's read buffer (as Node's own per-read buffers) */
@@ -94,23 +96,11 @@ class Exchange {
   }
 
   /** The body regrouped into pieces of `size` bytes, copied once from the read buffer. */
-  async * pieces (size: number, allocate: (size: number) => Uint8Array = n => Buffer.allocUnsafe(n)): AsyncGenerator<Uint8Array> {
+  async * pieces (size: number, allocate?: (size: number) => Uint8Array): AsyncGenerator<Uint8Array> {
+    const filler = new PieceFiller(size, allocate)
     const ready: Uint8Array[] = []
-    let piece: Uint8Array | undefined
-    let filled = 0
     this.attach(bytes => {
-      for (let at = 0; at < bytes.byteLength;) {
-        piece ??= allocate(size)
-        const n = Math.min(size - filled, bytes.byteLength - at)
-        piece.set(bytes.subarray(at, at + n), filled)
-        filled += n
-        at += n
-        if (filled === size) {
-          ready.push(piece)
-          piece = undefined
-          filled = 0
-        }
-      }
+      filler.add(bytes, ready)
       if (ready.length >= MAX_READY_PIECES) this.paused = true
     })
     try {
@@ -124,7 +114,8 @@ class Exchange {
         if (this.complete) break
         await this.more()
       }
-      if (piece !== undefined && filled > 0) yield piece.subarray(0, filled)
+      const rest = filler.rest()
+      if (rest !== undefined) yield rest
     } finally {
       this.socket.destroy()
     }
