@@ -3,13 +3,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import * as Y from 'yjs'
-import { createMeshNode, generateSwarmKey, parsePeerstore, parseSwarmKey, type MeshNode } from '../packages/p2pcomm/src/index.js'
+import { createMeshNode, encodeEnvelope, generateSwarmKey, parsePeerstore, parseSwarmKey, type MeshNode } from '../packages/p2pcomm/src/index.js'
 import { STORE_TOPIC } from '../packages/p2pcomm/src/constants.js'
 import { NodeProcess, eventually, sleep, writePeerstore } from './helpers/node-process.js'
 
 interface Peer { id: string, connected: boolean, live: boolean, self: boolean }
-interface Health { store: { droppedMessages: number } }
+interface Health { store: { droppedMessages: number, dropped: Record<string, number> } }
 
 /** Three real node processes on loopback under one swarm key, bootstrapped through a generated peerstore. */
 describe('mesh of node processes', () => {
@@ -131,12 +130,15 @@ describe('mesh of node processes', () => {
       // in the topic's mesh, not only seen subscribed: the graft means the stream to the node is
       // open, and a message published before that goes nowhere (CI: once, no drop was counted)
       await eventually(async () => pubsub.getMeshPeers(STORE_TOPIC).includes(first.peerId), 15_000, 'injector to join the node in the store topic\'s mesh')
-      const before = (await first.api<Health>('/health')).body.store.droppedMessages
-      const evil = new Y.Doc()
-      evil.getText('kv').insert(0, 'not a map entry')
+      const before = (await first.api<Health>('/health')).body.store.dropped
+      // not an envelope at all, and an envelope whose signature is not its author's
       await pubsub.publish(STORE_TOPIC, new Uint8Array([0xff, 0x01, 0x02]))
-      await pubsub.publish(STORE_TOPIC, Y.encodeStateAsUpdate(evil))
-      await eventually(async () => (await first.api<Health>('/health')).body.store.droppedMessages >= before + 2, 10_000, 'drops to be counted')
+      await pubsub.publish(STORE_TOPIC, encodeEnvelope({ key: 'evil', value: '1', author: first.peerId, version: { ms: Date.now(), n: 0 }, signature: new Uint8Array(64) }))
+      await eventually(async () => {
+        const { dropped } = (await first.api<Health>('/health')).body.store
+        return dropped.malformed >= (before.malformed ?? 0) + 1 && dropped['bad-signature'] >= (before['bad-signature'] ?? 0) + 1
+      }, 10_000, 'drops to be counted by reason')
+      expect(await keysOn(first, 'evil')).toEqual({})
       // the node is still healthy and serving
       expect((await first.api('/health')).status).toBe(200)
     } finally {

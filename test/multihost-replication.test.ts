@@ -21,7 +21,9 @@ describe('replication across 4 hosts', () => {
   const byPeer = (peerId: string): Host => hosts.find(x => x.peerId === peerId) as Host
 
   beforeAll(async () => {
-    cluster = await startCluster({ hosts: 4, upstream: true, nodeArgs: ['--grace-period', String(GRACE_S)] })
+    // hosts 1 and 3 may change desired state; 2 and 4 may not: assignments, replacement and
+    // join-following must still happen, driven by the lowest live writer
+    cluster = await startCluster({ hosts: 4, upstream: true, nodeArgs: ['--grace-period', String(GRACE_S)], writers: [0, 2] })
     hosts = cluster.hosts
     for (const [repo, message] of [['mh/app:1', 'hello from app'], ['mh/other:1', 'hello from other'], ['mh/third:1', 'hello from third']]) {
       const ref = await pushToUpstream(h(0), cluster.upstream!, repo as string, message as string)
@@ -63,6 +65,18 @@ describe('replication across 4 hosts', () => {
     // at least one chosen host is not host 1, and only host 1 reaches the upstream: it came from a peer
     expect(chosen.some(id => id !== h(0).peerId)).toBe(true)
   }, 120_000)
+
+  it('a host that is not a writer refuses to change desired state (403, naming why) and says authorization is on', async () => {
+    const { status, body } = await h(1).api<{ error: { code: string, message: string } }>('/api/v1/strategy', {
+      method: 'POST', body: JSON.stringify({ type: 'percentage', nametag: 'mh/app:1', percentage: 100, execute: true })
+    })
+    expect(status).toBe(403)
+    expect(body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/writers file/) })
+    const { body: health } = await h(1).api<{ writeAuthorization: { enabled: boolean, writers: number, selfIsWriter: boolean } }>('/health')
+    expect(health.writeAuthorization).toMatchObject({ enabled: true, writers: 2, selfIsWriter: false })
+    expect(h(1).output).toMatch(/write authorization: on, 2 writers \(this node is not one\)/)
+    expect((await h(0).api<View[]>('/api/v1/strategy')).body.some(v => v.key.includes('mh/app:1-100'))).toBe(false)
+  })
 
   it('target: exactly the named host gets the image, fetched from peers; delete removes it and its pins', async () => {
     // posted to host 1: the receiving node imports, and only host 1 reaches the upstream

@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreatePeerKey } from '../../packages/p2pcomm/src/index.js'
 import { Host, stopChild, UPSTREAM_PORT } from './hosts.js'
 import { probeHttp } from './net-probes.js'
 import { createLan, type Lan, type LanHost } from './netns.js'
@@ -65,6 +67,8 @@ export interface ClusterOptions {
   logLevel?: string
   /** More flags for every node */
   nodeArgs?: string[]
+  /** Hosts (by index) named in one writers file that every node is given (--writers); none: no writers file */
+  writers?: number[]
 }
 
 /**
@@ -80,10 +84,11 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const first = lan.hosts[0] as LanHost
     if (options.upstream === true) cluster.upstream = await startRegistry(first, join(lan.dir, 'upstream'))
     const apiToken = randomBytes(16).toString('hex')
+    const writersArgs = options.writers == null ? [] : ['--writers', await writeWritersFile(lan, options.writers)]
     cluster.hosts = await Promise.all(lan.hosts.map(async (net, i) => {
       const dir = join(lan.dir, net.label)
       await mkdir(dir, { recursive: true })
-      return new Host(net, dir, { swarmKey: cluster.swarmKey, apiToken, logLevel: options.logLevel, nodeArgs: options.nodeArgs, upstream: i === 0 ? cluster.upstream?.url : undefined })
+      return new Host(net, dir, { swarmKey: cluster.swarmKey, apiToken, logLevel: options.logLevel, nodeArgs: [...options.nodeArgs ?? [], ...writersArgs], upstream: i === 0 ? cluster.upstream?.url : undefined })
     }))
     await Promise.all(cluster.hosts.map(async h => { await h.startDocker() }))
     await startMesh(cluster.hosts)
@@ -92,6 +97,17 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     await cluster.destroy()
     throw err
   }
+}
+
+/** The writers' peer keys are made before their nodes first start (in <host dir>/node, the node's data dir), so the file can name them */
+async function writeWritersFile (lan: Lan, writers: number[]): Promise<string> {
+  const ids = await Promise.all(writers.map(async i => {
+    const key = await loadOrCreatePeerKey(join(lan.dir, (lan.hosts[i] as LanHost).label, 'node', 'peer.key'))
+    return peerIdFromPrivateKey(key).toString()
+  }))
+  const path = join(lan.dir, 'writers')
+  await writeFile(path, `# peers allowed to change desired state\n${ids.join('\n')}\n`)
+  return path
 }
 
 /** Start the hosts' nodes: the first alone, the rest bootstrapping from it; then full peerstores */

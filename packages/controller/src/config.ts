@@ -18,6 +18,10 @@ export const ConfigSchema = z.object({
   apiHost: z.string().min(1).default('127.0.0.1'),
   apiPort: port.default(3000),
   apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** A file holding the API token (first line), for secrets kept out of the process list and environment */
+  apiTokenFile: z.string().min(1).optional(),
+  /** Peers allowed to write desired state, one peer ID per line; default <data-dir>/writers when present */
+  writers: z.string().min(1).optional(),
   swarmPort: port.default(4001),
   /** Overrides swarmPort: comma-separated multiaddrs */
   swarmListen: z.string().optional(),
@@ -33,7 +37,7 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
 }).strict()
 
-export type Config = z.infer<typeof ConfigSchema> & { swarmKeyPath?: string, listen: string[] }
+export type Config = z.infer<typeof ConfigSchema> & { swarmKeyPath?: string, writersPath?: string, listen: string[] }
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -45,6 +49,8 @@ const FLAGS = {
   'api-host': 'apiHost',
   'api-port': 'apiPort',
   'api-token': 'apiToken',
+  'api-token-file': 'apiTokenFile',
+  writers: 'writers',
   'swarm-port': 'swarmPort',
   'swarm-listen': 'swarmListen',
   'registry-host': 'registryHost',
@@ -73,13 +79,37 @@ export function loadConfig (argv: string[], env: NodeJS.ProcessEnv = process.env
   return finish(parsed.data)
 }
 
-function finish (config: z.infer<typeof ConfigSchema>): Config {
+function finish (parsed: z.infer<typeof ConfigSchema>): Config {
+  const config = { ...parsed, apiToken: parsed.apiToken ?? readTokenFile(parsed.apiTokenFile) }
   const defaultKey = join(config.dataDir, 'swarm.key')
   const swarmKeyPath = config.swarmKey ?? (existsSync(defaultKey) ? defaultKey : undefined)
+  const defaultWriters = join(config.dataDir, 'writers')
+  const writersPath = config.writers ?? (existsSync(defaultWriters) ? defaultWriters : undefined)
   const listen = config.swarmListen != null
     ? config.swarmListen.split(',').map(s => s.trim()).filter(s => s !== '')
     : [`/ip4/0.0.0.0/tcp/${config.swarmPort}`]
-  return { ...config, swarmKeyPath, listen }
+  // on another interface, anyone who reaches the port could change what every host pulls
+  if (!isLoopback(config.apiHost) && config.apiToken == null) {
+    throw new ConfigError('--api-host', `${config.apiHost} is not a loopback address: set an API token (--api-token or --api-token-file) to listen there`)
+  }
+  return { ...config, swarmKeyPath, writersPath, listen }
+}
+
+function readTokenFile (path: string | undefined): string | undefined {
+  if (path == null) return undefined
+  let token: string
+  try {
+    token = readFileSync(path, 'utf8').split(/\r?\n/)[0]?.trim() ?? ''
+  } catch (err) {
+    throw new ConfigError('--api-token-file', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (token.length < 16) throw new ConfigError('--api-token-file', `the token in ${path} must be at least 16 characters`)
+  return token
+}
+
+export function isLoopback (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
 }
 
 function fromFlags (argv: string[]): Raw {

@@ -17,7 +17,10 @@ node flags (also DISTROMASH_<FLAG> in the environment or .env):
   --data-dir DIR        default ./data/node
   --api-host H          default 127.0.0.1
   --api-port N          default 3000
-  --api-token T         bearer token required by mutating endpoints
+  --api-token T         bearer token required by mutating endpoints (needed off loopback)
+  --api-token-file F    the same token, read from the first line of a file
+  --writers FILE        peers allowed to change desired state, one peer ID per line
+                        (default <data-dir>/writers when present; none: every peer may)
   --swarm-port N        default 4001 (all interfaces)
   --swarm-listen MAS    comma-separated multiaddrs, overrides --swarm-port
   --registry-port N     default 5005 (127.0.0.1)
@@ -58,7 +61,7 @@ async function runNode (argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string }
     console.error(`distromash: ${describeStartError(e)}`)
-    return ['SwarmKeyError', 'PrivateNetworkRequiredError', 'PeerKeyError'].includes(e.name) ? 2 : 1
+    return ['SwarmKeyError', 'PrivateNetworkRequiredError', 'PeerKeyError', 'WritersFileError'].includes(e.name) ? 2 : 1
   }
   await waitForSignal()
   log.info('stopping')

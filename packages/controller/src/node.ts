@@ -6,7 +6,7 @@ import {
   awaitingFetches, batchedPins, createMeshNode, localFirst, loadPeerstore, loadSwarmKey, swarmFetch, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
-  catalogRecordSchemas, createCatalog, familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
+  familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
   leafSkippingWalker, type Catalog, type ImportedImage, type Registry
 } from '@distromash/multiplatform2ipfs'
 import type { GraphWalkerFactory, Pins } from '@helia/interface'
@@ -22,10 +22,9 @@ import { ImportJobs } from './images/jobs.js'
 import { dockerodeEngine } from './reconciler/docker.js'
 import { PinSet } from './reconciler/pin-set.js'
 import { Reconciler } from './reconciler/reconciler.js'
-import { ReplicationStatusSchema, STATUS_PREFIX } from './reconciler/status.js'
 import { Assigner } from './strategies/assigner.js'
 import { StrategyService } from './strategies/service.js'
-import { ASSIGNMENT_PREFIX, AssignmentSchema, STRATEGY_PREFIX, StrategyRecordSchema } from './strategies/strategy.js'
+import { describeAuthorization, loadWriters, recordsCatalog, Records, RECORD_SCHEMAS, writePolicy, type WriteAuthorization } from './records/index.js'
 import { VERSION } from './version.js'
 
 export interface RunningNode {
@@ -36,12 +35,6 @@ export interface RunningNode {
   stop (): Promise<void>
 }
 
-const RECORD_SCHEMAS = [
-  ...catalogRecordSchemas,
-  { prefix: STRATEGY_PREFIX, schema: StrategyRecordSchema },
-  { prefix: ASSIGNMENT_PREFIX, schema: AssignmentSchema },
-  { prefix: STATUS_PREFIX, schema: ReplicationStatusSchema }
-]
 
 /**
  * The composition root: builds every part of a node from the config, and stops them in
@@ -51,6 +44,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
   const swarmKey = await readSwarmKey(config)
   const peerstore = await loadPeerstore(config.peerstore)
   for (const err of peerstore.errors) log.warn(`${config.peerstore} ${err.message} (skipped)`)
+  const writers = await readWriters(config, log)
 
   const docker = dockerodeEngine(config.dockerHost)
   const hasDocker = await docker.platform() != null
@@ -63,13 +57,17 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     swarmKey,
     forcePnet: config.forcePnet,
     recordSchemas: RECORD_SCHEMAS,
+    policy: writePolicy(writers),
     log,
     self: () => ({ version: VERSION, apiPort, registryPort: config.registryPort, docker: hasDocker })
   })
+  const authorization = describeAuthorization(writers, mesh.peerId)
+  if (!authorization.enabled) log.warn('write authorization: off (no writers file): every holder of the swarm key may change what every host pulls')
   const stack: Array<() => Promise<void>> = [async () => { await mesh.stop() }]
   const stopAll = async (): Promise<void> => { for (const stop of stack.reverse()) await stop().catch(err => { log.warn({ err: (err as Error).message }, 'stop failed') }) }
   try {
-    const catalog = createCatalog(mesh.store)
+    const records = new Records(mesh.store, mesh.peerId)
+    const catalog = recordsCatalog(records)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
     // one queue for every pin change; a pin with a walker records its blocks in batches
     const heliaPins = batchedPins({
@@ -85,34 +83,36 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     stack.push(async () => { await registry.close() })
 
     const livePeers = livePeersWithin(mesh, config.gracePeriod * 1000)
-    const assigner = new Assigner({ peerId: mesh.peerId, store: mesh.store, livePeers, graceMs: config.gracePeriod * 1000, log })
+    const assigner = new Assigner({
+      peerId: mesh.peerId, records, livePeers, graceMs: config.gracePeriod * 1000, log, isWriter: peer => writers == null || writers.has(peer)
+    })
     assigner.start()
     stack.push(async () => { assigner.stop() })
     const reconciler = new Reconciler({
-      peerId: mesh.peerId, store: mesh.store, resolve: async n => catalog.get(n), blockstore: mesh.helia.blockstore,
+      peerId: mesh.peerId, records, resolve: async n => catalog.get(n), blockstore: mesh.helia.blockstore,
       swarmFetch: async (cids, swarm, options) => swarmFetch(mesh.blocks, cids, swarm, options),
       pins: verifiedPins, docker, registry: `127.0.0.1:${config.registryPort}`, log
     })
     await reconciler.start()
     stack.push(async () => { await reconciler.stop() })
     const strategies = new StrategyService({
-      peerId: mesh.peerId, store: mesh.store, assigner, jobs, log,
+      peerId: mesh.peerId, records, assigner, jobs, log,
       image: async n => catalog.get(n),
       nameOfCid: async cid => { const r = await catalog.byCid(cid); return r == null ? undefined : `${r.name}:${r.tag}` },
       knownPeers: async () => (await mesh.peers.list()).map(p => p.id)
     })
 
     const app = createApp({
-      deps: apiDeps(mesh, () => ready),
+      deps: apiDeps(mesh, records, authorization, () => ready),
       apiToken: config.apiToken,
       version: VERSION,
       log,
       jobs,
       webRoot: fileURLToPath(new URL('../../web/dist/', import.meta.url)),
       routes: [
-        imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) }, pins: async () => pins.list() }),
+        imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) }, pins: async () => pins.list(), denies: () => records.deniesDesiredState() }),
         strategyRoutes(strategies),
-        replicationRoutes(mesh.store, livePeers)
+        replicationRoutes(records, livePeers)
       ]
     })
     const server = createServer(app)
@@ -121,7 +121,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     apiPort = portOf(server) ?? config.apiPort
     const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${apiPort}`
     ready = true
-    printBanner(out, mesh, swarmKey, apiUrl, config, peerstore.addrs.length, hasDocker)
+    printBanner(out, mesh, swarmKey, apiUrl, config, peerstore.addrs.length, hasDocker, authorization)
     return { mesh, api: server, apiUrl, registryPort: config.registryPort, stop: async () => { ready = false; await stopAll() } }
   } catch (err) {
     await stopAll()
@@ -196,11 +196,12 @@ function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string
   }
 }
 
-function printBanner (out: (line: string) => void, mesh: MeshNode, swarmKey: SwarmKey | undefined, apiUrl: string, config: Config, bootstrap: number, docker: boolean): void {
+function printBanner (out: (line: string) => void, mesh: MeshNode, swarmKey: SwarmKey | undefined, apiUrl: string, config: Config, bootstrap: number, docker: boolean, authorization: WriteAuthorization): void {
   out(`DistroMash node ${VERSION}`)
   out(`peer id: ${mesh.peerId}`)
   for (const addr of mesh.multiaddrs()) out(`listening: ${addr}`)
   out(`private network: ${swarmKey != null ? `on (${swarmKey.fingerprint})` : 'off'}`)
+  out(`write authorization: ${authorization.summary}`)
   out(`registry: http://${config.registryHost}:${config.registryPort}`)
   out(`docker: ${docker ? (config.dockerHost ?? 'local socket') : 'none (images are pinned only)'}`)
   out(`bootstrap peers: ${bootstrap}`)
@@ -211,10 +212,28 @@ async function readSwarmKey (config: Config): Promise<SwarmKey | undefined> {
   return config.swarmKeyPath == null ? undefined : loadSwarmKey(config.swarmKeyPath)
 }
 
-function apiDeps (mesh: MeshNode, ready: () => boolean): ApiDeps {
+/** The writers file, when there is one; a malformed line is reported with its number and skipped */
+async function readWriters (config: Config, log: Logger): Promise<Set<string> | undefined> {
+  if (config.writersPath == null) return undefined
+  let file
+  try {
+    file = await loadWriters(config.writersPath)
+  } catch (err) {
+    throw new WritersFileError(`cannot read the writers file ${config.writersPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  for (const e of file.errors) log.warn(`${config.writersPath}:${e.line}: ${e.message} (skipped)`)
+  if (file.writers.size === 0) log.warn(`${config.writersPath} names no writer: no node can change desired state`)
+  return file.writers
+}
+
+export class WritersFileError extends Error {
+  override name = 'WritersFileError'
+}
+
+function apiDeps (mesh: MeshNode, records: Records, authorization: WriteAuthorization, ready: () => boolean): ApiDeps {
   return {
-    store: mesh.store,
-    identity: () => ({ peerId: mesh.peerId, addrs: mesh.multiaddrs(), privateNetwork: mesh.privateNetwork, version: VERSION }),
+    records,
+    identity: () => ({ peerId: mesh.peerId, addrs: mesh.multiaddrs(), privateNetwork: mesh.privateNetwork, version: VERSION, writeAuthorization: authorization }),
     peers: async () => mesh.peers.list(),
     stats: () => mesh.stats(),
     ready

@@ -93,7 +93,8 @@ describe('API of a running node', () => {
     let text = ''
     while (!text.includes('sse/k')) text += new TextDecoder().decode((await reader.read()).value)
     controller.abort()
-    expect(text).toContain('event: store\ndata: {"key":"sse/k","value":7,"origin":"local"}')
+    const { peerId } = (await node.api<{ peerId: string }>('/api/v1/identity')).body
+    expect(text).toContain(`event: store\ndata: {"key":"sse/k","value":7,"origin":"local","author":"${peerId}"}`)
   })
 
   it('sends no CORS headers', async () => {

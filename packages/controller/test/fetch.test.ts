@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { MemoryStore } from '@distromash/p2pcomm'
+import { MemoryStore, type JsonValue } from '@distromash/p2pcomm'
 import { addFile, writeLayout, type Digest } from '@distromash/multiplatform2ipfs'
 import { createHeliaLight } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
@@ -7,8 +7,8 @@ import { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
 import { imageSwarm } from '../src/reconciler/desired.js'
 import { fetchImage, type BlockSource } from '../src/reconciler/fetch.js'
-import { statusKey } from '../src/reconciler/status.js'
-import { ASSIGNMENT_PREFIX, STRATEGY_PREFIX } from '../src/strategies/strategy.js'
+import { Records } from '../src/records/index.js'
+import { keyOf } from '../src/records/keys.js'
 
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
 const digest = (b: Uint8Array): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest
@@ -102,16 +102,18 @@ describe('fetchImage with a block source', () => {
 
 describe('imageSwarm', () => {
   it('holders are the importer and peers that finished this CID; pullers the other assigned peers, sorted', async () => {
-    const store = new MemoryStore()
-    const s = { type: 'percentage', nametag: 'app:1', percentage: 100, execute: true, createdAt: '', updatedAt: '', createdBy: 'x' }
-    await store.put(`${STRATEGY_PREFIX}a`, { ...s, key: 'a' })
-    await store.put(`${ASSIGNMENT_PREFIX}a`, { peers: ['p4', 'p1', 'p2', 'p3'], replicas: 4, at: '', by: 'x' })
-    await store.put(`${STRATEGY_PREFIX}off`, { ...s, key: 'off', execute: false })
-    await store.put(`${ASSIGNMENT_PREFIX}off`, { peers: ['p9'], replicas: 1, at: '', by: 'x' })
-    const status = (state: string, cid = 'bafyroot'): unknown => ({ image: 'app:1', cid, state, docker: true, updatedAt: '' })
-    await store.put(statusKey('p2', 'app:1'), status('loaded'))
-    await store.put(statusKey('p3', 'app:1'), status('loaded', 'bafyother'))
-    await store.put(statusKey('p4', 'app:1'), status('fetching'))
-    expect(await imageSwarm(store, 'app:1', 'bafyroot', 'p1')).toEqual({ holders: ['p1', 'p2'], pullers: ['p3', 'p4'] })
+    // the twin's policy is open: it may hold the status of other peers, as arriving from them
+    const store = await MemoryStore.create()
+    const records = new Records(store, 'p1')
+    const s = { type: 'percentage' as const, nametag: 'app:1', percentage: 100, execute: true, createdAt: '', updatedAt: '', createdBy: 'x' }
+    await records.putStrategy({ ...s, key: 'a' })
+    await records.putAssignment('a', { peers: ['p4', 'p1', 'p2', 'p3'], replicas: 4, at: '', by: 'x' })
+    await records.putStrategy({ ...s, key: 'off', execute: false })
+    await records.putAssignment('off', { peers: ['p9'], replicas: 1, at: '', by: 'x' })
+    const status = (state: string, cid = 'bafyroot'): JsonValue => ({ image: 'app:1', cid, state, docker: true, updatedAt: '' })
+    await store.put(keyOf({ kind: 'status', peerId: 'p2', image: 'app:1' }), status('loaded'))
+    await store.put(keyOf({ kind: 'status', peerId: 'p3', image: 'app:1' }), status('loaded', 'bafyother'))
+    await store.put(keyOf({ kind: 'status', peerId: 'p4', image: 'app:1' }), status('fetching'))
+    expect(await imageSwarm(records, 'app:1', 'bafyroot', 'p1')).toEqual({ holders: ['p1', 'p2'], pullers: ['p3', 'p4'] })
   })
 })

@@ -8,8 +8,7 @@ import type { Blockstore } from 'interface-blockstore'
 import { MemoryDockerEngine } from '../src/reconciler/memory-docker.js'
 import { PinSet } from '../src/reconciler/pin-set.js'
 import { Reconciler } from '../src/reconciler/reconciler.js'
-import { statusKey } from '../src/reconciler/status.js'
-import { ASSIGNMENT_PREFIX, STRATEGY_PREFIX, type StrategyRecord } from '../src/strategies/strategy.js'
+import { Records, type StrategyRecord } from '../src/records/index.js'
 
 const ME = '12D3KooWme'
 const log = pino({ level: 'silent' })
@@ -53,32 +52,32 @@ async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: s
       }
     }
   }) as unknown as Blockstore
-  const store = new MemoryStore()
-  lastStore = store
+  const records = new Records(await MemoryStore.create(), ME)
+  lastRecords = records
   const docker = new MemoryDockerEngine(arch, resolvePull)
   const pins = new PinSet(helia.pins)
-  const reconciler = new Reconciler({ peerId: ME, store, resolve: async n => (n === 'app:1' ? { cid: image.cid } : undefined), blockstore, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
-  return { image, helia, store, docker, pins, reconciler }
+  const reconciler = new Reconciler({ peerId: ME, records: records, resolve: async n => (n === 'app:1' ? { cid: image.cid } : undefined), blockstore, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
+  return { image, helia, records, docker, pins, reconciler }
 }
 
 const strategy = (key: string, execute = true): StrategyRecord => ({ key, type: 'percentage', nametag: 'app:1', percentage: 50, execute, createdAt: '', updatedAt: '', createdBy: 'x' })
 
-let lastStore: MemoryStore | undefined
+let lastRecords: Records | undefined
 async function until (check: () => Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (await check()) return
     await new Promise(resolve => setTimeout(resolve, 20))
   }
-  throw new Error(`timed out: ${what}: ${JSON.stringify(await lastStore?.list('status/'))}`)
+  throw new Error(`timed out: ${what}: ${JSON.stringify(await lastRecords?.statuses())}`)
 }
 
 describe('reconciler', () => {
   it('fetches only its platform, pins it, loads it through the registry, reports loaded', async () => {
-    const { image, helia, store, docker, reconciler } = await setup()
-    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
-    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    const { image, helia, records, docker, reconciler } = await setup()
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
-    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'loaded')
     expect(docker.pulls).toEqual(['127.0.0.1:5005/app:1'])
     expect(await docker.imageId('app:1')).toBeDefined()
     // single-chunk layers: their CID is their digest; only this platform's layer was fetched and pinned
@@ -90,41 +89,41 @@ describe('reconciler', () => {
   })
 
   it('reports pinned (no docker) without an engine', async () => {
-    const { store, reconciler } = await setup(null)
-    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
-    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    const { records, reconciler } = await setup(null)
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
-    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'pinned', 'pinned')
-    expect(await store.get(statusKey(ME, 'app:1'))).toMatchObject({ docker: false, state: 'pinned' })
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'pinned', 'pinned')
+    expect(await records.status(ME, 'app:1')).toMatchObject({ docker: false, state: 'pinned' })
     await reconciler.stop()
   })
 
   it('ignores strategies that do not execute or do not assign this peer', async () => {
-    const { store, docker, reconciler } = await setup()
-    await store.put(STRATEGY_PREFIX + 'dry', strategy('dry', false))
-    await store.put(ASSIGNMENT_PREFIX + 'dry', { peers: [ME], replicas: 1, at: '', by: 'x' })
-    await store.put(STRATEGY_PREFIX + 'other', strategy('other'))
-    await store.put(ASSIGNMENT_PREFIX + 'other', { peers: ['12D3KooWsomeoneelse'], replicas: 1, at: '', by: 'x' })
+    const { records, docker, reconciler } = await setup()
+    await records.putStrategy(strategy('dry', false))
+    await records.putAssignment('dry', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await records.putStrategy(strategy('other'))
+    await records.putAssignment('other', { peers: ['12D3KooWsomeoneelse'], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
     await new Promise(resolve => setTimeout(resolve, 300))
     expect(docker.pulls).toEqual([])
-    expect(await store.list('status/')).toEqual([])
+    expect(await records.statuses()).toEqual([])
     await reconciler.stop()
   })
 
   it('keeps the image while another strategy selects it, and releases it with the last one', async () => {
-    const { store, docker, helia, reconciler } = await setup()
+    const { records, docker, helia, reconciler } = await setup()
     for (const key of ['s1', 's2']) {
-      await store.put(STRATEGY_PREFIX + key, strategy(key))
-      await store.put(ASSIGNMENT_PREFIX + key, { peers: [ME], replicas: 1, at: '', by: 'x' })
+      await records.putStrategy(strategy(key))
+      await records.putAssignment(key, { peers: [ME], replicas: 1, at: '', by: 'x' })
     }
     await reconciler.start()
-    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'loaded', 'loaded')
-    await store.delete(STRATEGY_PREFIX + 's1')
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    await records.deleteStrategy('s1')
     await new Promise(resolve => setTimeout(resolve, 300))
     expect(await docker.imageId('app:1')).toBeDefined()
-    await store.delete(STRATEGY_PREFIX + 's2')
-    await until(async () => (await store.get(statusKey(ME, 'app:1'))) === undefined, 'released')
+    await records.deleteStrategy('s2')
+    await until(async () => (await records.status(ME, 'app:1')) === undefined, 'released')
     expect(await docker.imageId('app:1')).toBeUndefined()
     const left = []
     for await (const pin of helia.pins.ls()) left.push(pin)
@@ -133,13 +132,13 @@ describe('reconciler', () => {
   })
 
   it('does not fetch again after a restart when pins and engine agree', async () => {
-    const { store, docker, helia, image, reconciler } = await setup()
-    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
-    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    const { records, docker, helia, image, reconciler } = await setup()
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
-    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'loaded')
     await reconciler.stop()
-    const again = new Reconciler({ peerId: ME, store, resolve: async () => ({ cid: image.cid }), blockstore: helia.blockstore, pins: new PinSet(helia.pins), docker, registry: '127.0.0.1:5005', log })
+    const again = new Reconciler({ peerId: ME, records, resolve: async () => ({ cid: image.cid }), blockstore: helia.blockstore, pins: new PinSet(helia.pins), docker, registry: '127.0.0.1:5005', log })
     await again.start()
     await new Promise(resolve => setTimeout(resolve, 300))
     expect(docker.pulls).toHaveLength(1)
@@ -147,12 +146,12 @@ describe('reconciler', () => {
   })
 
   it('records a failure with a retry time instead of hiding it', async () => {
-    const { store, reconciler } = await setup('linux/s390x')
-    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
-    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    const { records, reconciler } = await setup('linux/s390x')
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
-    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'failed', 'failed')
-    const status = await store.get(statusKey(ME, 'app:1')) as { error: string, retryAt: string, attempts: number }
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'failed', 'failed')
+    const status = await records.status(ME, 'app:1') as { error: string, retryAt: string, attempts: number }
     expect(status.error).toMatch(/no manifest for linux\/s390x/)
     expect(Date.parse(status.retryAt)).toBeGreaterThan(Date.now())
     expect(status.attempts).toBe(1)
@@ -161,16 +160,16 @@ describe('reconciler', () => {
 
   it('reports a pull that fails while the pins are written as failed, never as pinned after it', async () => {
     // the pull fails once the pins are being written (they run side by side)
-    const { store, reconciler } = await setup('linux/amd64', async () => {
+    const { records, reconciler } = await setup('linux/amd64', async () => {
       await new Promise(resolve => setTimeout(resolve, 50))
       throw new Error('pull access denied')
     })
-    await store.put(STRATEGY_PREFIX + 's1', strategy('s1'))
-    await store.put(ASSIGNMENT_PREFIX + 's1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
-    await until(async () => (await store.get(statusKey(ME, 'app:1')) as { state?: string } | undefined)?.state === 'failed', 'failed')
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'failed', 'failed')
     await new Promise(resolve => setTimeout(resolve, 200))
-    expect(await store.get(statusKey(ME, 'app:1'))).toMatchObject({ state: 'failed', error: 'pull access denied', attempts: 1 })
+    expect(await records.status(ME, 'app:1')).toMatchObject({ state: 'failed', error: 'pull access denied', attempts: 1 })
     await reconciler.stop()
   })
 })

@@ -1,29 +1,50 @@
-import type { KeyValueStore } from './catalog.js'
+import { imageRecordSchema, repositoryAliases, type Catalog, type CidRecord, type ImageRecord } from './catalog.js'
 
-/** The in-memory twin of the mesh store (one node, no replication), for tests and tools. */
-class MemoryKeyValueStore implements KeyValueStore {
-  private readonly data = new Map<string, string>()
+/** The in-memory twin of the mesh's catalog (one node, no replication), for tests and tools. */
+class MemoryCatalog implements Catalog {
+  private readonly images = new Map<string, string>()
+  private readonly cids = new Map<string, CidRecord>()
 
-  async get (key: string): Promise<unknown> {
-    const value = this.data.get(key)
-    // stored as JSON so callers never share mutable objects with the store, as with the real one
-    return value === undefined ? undefined : JSON.parse(value)
+  constructor (private readonly why?: string) {}
+
+  async record (rec: ImageRecord): Promise<void> {
+    const valid = imageRecordSchema.parse(rec)
+    // kept as JSON so callers never share mutable objects with the catalog, as with the real one
+    this.images.set(`${valid.name}:${valid.tag}`, JSON.stringify(valid))
+    this.cids.set(valid.cid, { name: valid.name, tag: valid.tag })
   }
 
-  async put (key: string, value: unknown): Promise<void> {
-    this.data.set(key, JSON.stringify(value))
+  async get (nameTag: string): Promise<ImageRecord | undefined> {
+    const text = this.images.get(nameTag)
+    return text == null ? undefined : JSON.parse(text) as ImageRecord
   }
 
-  async list (prefix: string): Promise<Array<{ key: string, value: unknown }>> {
-    return [...this.data.keys()].filter(key => key.startsWith(prefix)).sort()
-      .map(key => ({ key, value: JSON.parse(this.data.get(key) ?? 'null') }))
+  async resolve (repository: string, tag: string): Promise<ImageRecord | undefined> {
+    for (const name of repositoryAliases(repository)) {
+      const rec = await this.get(`${name}:${tag}`)
+      if (rec !== undefined) return rec
+    }
+    return undefined
   }
 
-  async delete (key: string): Promise<boolean> {
-    return this.data.delete(key)
+  async byCid (cid: { toString: () => string }): Promise<CidRecord | undefined> {
+    const rec = this.cids.get(cid.toString())
+    return rec == null ? undefined : { ...rec }
   }
+
+  async list (): Promise<ImageRecord[]> {
+    return [...this.images.keys()].sort().map(k => JSON.parse(this.images.get(k) as string) as ImageRecord)
+  }
+
+  async tags (repository: string): Promise<string[]> {
+    const names = repositoryAliases(repository)
+    return [...new Set((await this.list()).filter(r => names.includes(r.name)).map(r => r.tag))].sort()
+  }
+
+  denies (): string | undefined { return this.why }
 }
 
-export function memoryKeyValueStore (): KeyValueStore {
-  return new MemoryKeyValueStore()
+/** `denies`: make the twin refuse to record, as a node that is not a writer does */
+export function memoryCatalog (options: { denies?: string } = {}): Catalog {
+  return new MemoryCatalog(options.denies)
 }

@@ -23,10 +23,10 @@ export type { Credentials, CredentialsSource } from './upstream/auth.js'
 export { createImporter, importImage, type Importer, type ImporterComponents, type ImporterInit, type ImportOptions, type ImportedImage } from './importer.js'
 export type { ImportProgressEvents, BlobEvent, BlobDoneEvent, BytesEvent, ManifestEvent, ImportDoneEvent } from './progress.js'
 export {
-  createCatalog, repositoryAliases, imageRecordSchema, cidRecordSchema, catalogRecordSchemas, IMAGE_PREFIX, CID_PREFIX,
-  type Catalog, type KeyValueStore, type ImageRecord, type CidRecord
+  repositoryAliases, imageRecordSchema, cidRecordSchema,
+  type Catalog, type ImageRecord, type CidRecord
 } from './catalog.js'
-export { memoryKeyValueStore } from './catalog-memory.js'
+export { memoryCatalog } from './catalog-memory.js'
 export { createRegistry, type Registry } from './registry/server.js'
 export type { RegistryComponents, RegistryInit, RegistryLogger } from './registry/components.js'
 export {

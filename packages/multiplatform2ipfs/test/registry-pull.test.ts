@@ -1,7 +1,6 @@
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createCatalog } from '../src/catalog.js'
-import { memoryKeyValueStore } from '../src/catalog-memory.js'
+import { memoryCatalog } from '../src/catalog-memory.js'
 import { sha256Digest } from '../src/digest.js'
 import { importImage, type ImportedImage } from '../src/importer.js'
 import { memoryDigestIndex } from '../src/layout/digest-index.js'
@@ -18,7 +17,7 @@ let single: PushedImage
 let multiImage: ImportedImage
 const blockstore = new MemoryBlockstore()
 const digestIndex = memoryDigestIndex()
-const catalog = createCatalog(memoryKeyValueStore())
+const catalog = memoryCatalog()
 
 beforeAll(async () => {
   upstream = await startRegistry()

@@ -1,7 +1,6 @@
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createCatalog } from '../src/catalog.js'
-import { memoryKeyValueStore } from '../src/catalog-memory.js'
+import { memoryCatalog } from '../src/catalog-memory.js'
 import { sha256Digest } from '../src/digest.js'
 import { memoryDigestIndex } from '../src/layout/digest-index.js'
 import { addFile } from '../src/layout/unixfs.js'
@@ -53,7 +52,7 @@ beforeAll(async () => {
   root = (await writeLayout({ top, tag: 't', blobs: new Map([[top.digest, await addFile(manifest, backing)], [digest, file]]) }, backing)).cid
   // only the file's root node is local: its leaves are "somewhere in the mesh" and never arrive
   stalling = new StallingBlockstore(backing, new Set([fileCid.toString()]))
-  ours = await startOciRegistry({ blockstore: stalling as unknown as Blockstore, digestIndex, catalog: createCatalog(memoryKeyValueStore()) }, { stallTimeoutMs: STALL_MS })
+  ours = await startOciRegistry({ blockstore: stalling as unknown as Blockstore, digestIndex, catalog: memoryCatalog() }, { stallTimeoutMs: STALL_MS })
 })
 
 afterAll(async () => {

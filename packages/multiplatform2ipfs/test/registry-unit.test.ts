@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { catalogRecordSchemas, createCatalog, imageRecordSchema, type ImageRecord } from '../src/catalog.js'
-import { memoryKeyValueStore } from '../src/catalog-memory.js'
+import { memoryCatalog } from '../src/catalog-memory.js'
+import { catalogConformance } from './catalog-conformance.js'
 import { DigestMismatchError, InvalidManifestError, ManifestTooLargeError } from '../src/errors.js'
 import { BlobUnknownError, BlockTimeoutError, errorBody, NameInvalidError, ociError, RangeInvalidError } from '../src/registry/errors.js'
 import { cidFromName, parseManifestReference, validateName } from '../src/registry/names.js'
@@ -89,50 +89,5 @@ describe('error table', () => {
   })
 })
 
-const record = (over: Partial<ImageRecord> = {}): ImageRecord => ({
-  name: 'busybox', tag: '1.35.0', cid: CID, digest: DIGEST, mediaType: 'application/vnd.oci.image.index.v1+json',
-  platforms: ['linux/amd64'], size: 1234, source: 'docker.io', importedBy: 'local', at: new Date(0).toISOString(), ...over
-})
 
-describe('catalog', () => {
-  it('records name:tag and cid records and reads them back', async () => {
-    const store = memoryKeyValueStore()
-    const catalog = createCatalog(store)
-    await catalog.record(record())
-    expect(await catalog.get('busybox:1.35.0')).toEqual(record())
-    expect(await catalog.byCid(CID)).toEqual({ name: 'busybox', tag: '1.35.0' })
-    expect(await store.get('image/busybox:1.35.0')).toEqual(record())
-    expect(await store.get(`cid/${CID}`)).toEqual({ name: 'busybox', tag: '1.35.0' })
-    expect(await catalog.list()).toEqual([record()])
-  })
-
-  it('resolves library/ aliases both ways and lists tags per repository', async () => {
-    const catalog = createCatalog(memoryKeyValueStore())
-    await catalog.record(record())
-    await catalog.record(record({ tag: '1.36' }))
-    await catalog.record(record({ name: 'busybox-extra', tag: '9' }))
-    await catalog.record(record({ name: 'library/alpine', tag: '3' }))
-    expect((await catalog.resolve('library/busybox', '1.35.0'))?.tag).toBe('1.35.0')
-    expect((await catalog.resolve('busybox', '1.36'))?.tag).toBe('1.36')
-    expect((await catalog.resolve('alpine', '3'))?.name).toBe('library/alpine')
-    expect(await catalog.resolve('busybox', 'nope')).toBeUndefined()
-    expect(await catalog.resolve('x/busybox', '1.36')).toBeUndefined()
-    expect(await catalog.tags('library/busybox')).toEqual(['1.35.0', '1.36'])
-    expect(await catalog.tags('busybox-extra')).toEqual(['9'])
-    expect(await catalog.tags('unknown')).toEqual([])
-  })
-
-  it('validates records: bad records are refused locally and read as absent', async () => {
-    const store = memoryKeyValueStore()
-    const catalog = createCatalog(store)
-    await expect(catalog.record(record({ cid: 'not-a-cid' }))).rejects.toThrow()
-    await expect(catalog.record(record({ digest: 'sha256:xyz' }))).rejects.toThrow()
-    await store.put('image/evil:1', { ...record({ name: 'evil', tag: '1' }), size: -1 })
-    expect(await catalog.get('evil:1')).toBeUndefined()
-    expect(await catalog.list()).toEqual([])
-    const schema = catalogRecordSchemas.find(s => 'image/busybox:1'.startsWith(s.prefix))?.schema
-    expect(schema?.safeParse(record()).success).toBe(true)
-    expect(imageRecordSchema.safeParse({ ...record(), at: 'yesterday' }).success).toBe(false)
-    expect(catalogRecordSchemas.find(s => `cid/${CID}`.startsWith(s.prefix))?.schema.safeParse({ name: 'a', tag: '' }).success).toBe(false)
-  })
-})
+catalogConformance('memoryCatalog', async () => ({ catalog: memoryCatalog() }))

@@ -2,22 +2,26 @@
 export const PROTOCOL_PREFIX = '/distromash'
 /** kad-dht on a private prefix, so a DistroMash mesh never joins the public IPFS DHT */
 export const DHT_PROTOCOL = `${PROTOCOL_PREFIX}/kad/1.0.0`
-export const STORE_SYNC_PROTOCOL = `${PROTOCOL_PREFIX}/store-sync/1.0.0`
+/** Pull of signed records changed since a cursor, in bounded chunks (store/sync-protocol.ts) */
+export const STORE_SYNC_PROTOCOL = `${PROTOCOL_PREFIX}/records-sync/1.0.0`
 /** Block transfers between chosen peers (see blocks/exchange.ts); bitswap stays for everything else */
 export const BLOCKS_PROTOCOL = `${PROTOCOL_PREFIX}/blocks/1.0.0`
-export const STORE_TOPIC = 'distromash/store/1'
+export const STORE_TOPIC = 'distromash/records/1'
 export const ANNOUNCE_TOPIC = 'distromash/announce/1'
 
-/** A gossiped store update larger than this is dropped (a write is one small record) */
-export const MAX_GOSSIP_UPDATE_BYTES = 1024 * 1024
-/** A full-state sync answer may carry the whole store */
-export const MAX_SYNC_MESSAGE_BYTES = 64 * 1024 * 1024
 export const MAX_KEY_LENGTH = 512
 export const MAX_VALUE_BYTES = 256 * 1024
+/** Nesting of objects and arrays in a value: deep values overflow the stack of whoever reads them */
+export const MAX_VALUE_DEPTH = 32
+/** A sync answer is sent in chunks of about this many bytes of records; a chunk holds at least one */
+export const SYNC_CHUNK_BYTES = 256 * 1024
+/** One sync message: a chunk, or one record at its largest, with framing */
+export const MAX_SYNC_MESSAGE_BYTES = 1024 * 1024
+/** A record whose version is further ahead of this node's clock is dropped (accepted later, once time catches up) */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000
 
 export const SYNC_INTERVAL_MS = 10_000
 export const SYNC_TIMEOUT_MS = 15_000
-export const COMPACT_AFTER_UPDATES = 500
 export const ANNOUNCE_INTERVAL_MS = 5_000
 export const PING_INTERVAL_MS = 10_000
 export const REDIAL_MIN_MS = 1_000

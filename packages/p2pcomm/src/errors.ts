@@ -20,3 +20,9 @@ export class InvalidRecordError extends Error {
 export class PrivateNetworkRequiredError extends Error {
   override name = 'PrivateNetworkRequiredError'
 }
+
+/** This node's key may not sign a record of this key (not a writer, or another peer's record) */
+export class UnauthorizedWriteError extends Error {
+  override name = 'UnauthorizedWriteError'
+  constructor (message: string, readonly key: string) { super(message) }
+}

@@ -24,10 +24,10 @@ import { PrivateNetworkRequiredError } from './errors.js'
 import { createHeliaLight, withLibp2pLight } from './helia.js'
 import { loadOrCreatePeerKey } from './peer-key.js'
 import { PeerDirectory } from './peers.js'
+import { DurableStore } from './store/durable-store.js'
 import { RecordValidator, type RecordSchema } from './store/records.js'
-import type { StoreStats } from './store/store.js'
+import type { StoreStats, WritePolicy } from './store/store.js'
 import { StoreReplicator } from './store/sync-protocol.js'
-import { YjsStore } from './store/yjs-store.js'
 import type { SwarmKey } from './swarm-key.js'
 
 export interface MeshNodeInit {
@@ -39,6 +39,8 @@ export interface MeshNodeInit {
   /** Refuse to start without a swarm key (also LIBP2P_FORCE_PNET=1, resolved by the caller) */
   forcePnet?: boolean
   recordSchemas?: RecordSchema[]
+  /** Who may write which key (default: every peer, every key) */
+  policy?: WritePolicy
   /** What this node announces about itself, read at every announcement */
   self: () => Omit<Announcement, 'addrs'>
   log: Logger
@@ -61,7 +63,7 @@ export interface MeshNode {
   readonly privateNetwork: boolean
   readonly libp2p: Libp2p<MeshServices>
   readonly helia: MeshHelia
-  readonly store: YjsStore
+  readonly store: DurableStore
   readonly peers: PeerDirectory
   /** Fetch blocks from chosen peers (swarmFetch), alongside Helia's bitswap */
   readonly blocks: BlockExchange
@@ -90,8 +92,12 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await helia.start()
   const libp2p = helia.libp2p as Libp2p<MeshServices>
 
-  const store = new YjsStore({ datastore, validator: new RecordValidator(init.recordSchemas) })
-  await store.start()
+  const store = await DurableStore.open({ datastore, privateKey, validator: new RecordValidator(init.recordSchemas), policy: init.policy })
+  const migrated = await store.migrateV1()
+  if (migrated != null) {
+    init.log.warn({ resigned: migrated.resigned, leftToAuthors: migrated.leftToAuthors.length, keys: migrated.leftToAuthors.slice(0, 20) },
+      'migrated the unsigned store of an older version: records this node may sign are re-signed, the others wait for their authors')
+  }
   const replicator = new StoreReplicator({ libp2p, store, log: init.log, syncIntervalMs: init.syncIntervalMs })
   await replicator.start()
   const peers = new PeerDirectory({ libp2p, log: init.log, self: init.self, announceIntervalMs: init.announceIntervalMs, targetConnections: init.targetConnections })
@@ -118,7 +124,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
       await blocks.stop()
       peers.stop()
       await replicator.stop()
-      await store.stop()
+      await store.close()
       await helia.stop()
       await blockstore.close()
       await datastore.close()

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { ReplicatedStore, StoreChange } from '../src/store/store.js'
+import type { ReplicatedStore, StoreChange, WritePolicy } from '../src/store/store.js'
 
-/** One suite for every ReplicatedStore: the in-memory twin and the Yjs store run it alike. */
-export function storeConformance (name: string, make: () => Promise<ReplicatedStore>): void {
+/** One suite for every ReplicatedStore: the in-memory twin and the durable store run it alike, signing on. */
+export function storeConformance (name: string, make: (policy?: WritePolicy) => Promise<ReplicatedStore>): void {
   describe(`${name} conformance`, () => {
     it('puts, gets and overwrites JSON values', async () => {
       const store = await make()
@@ -46,7 +46,8 @@ export function storeConformance (name: string, make: () => Promise<ReplicatedSt
       await store.delete('k')
       off()
       await store.put('k', 2)
-      expect(seen).toEqual([{ key: 'k', value: 1, origin: 'local' }, { key: 'k', value: undefined, origin: 'local' }])
+      const author = (store as unknown as { peerId: string }).peerId
+      expect(seen).toEqual([{ key: 'k', value: 1, origin: 'local', author }, { key: 'k', value: undefined, origin: 'local', author }])
     })
 
     it('rejects bad keys and values with an error naming the field', async () => {
@@ -56,6 +57,18 @@ export function storeConformance (name: string, make: () => Promise<ReplicatedSt
       await expect(store.put('k\n', 1)).rejects.toMatchObject({ field: 'key' })
       await expect(store.put('k', 'x'.repeat(300 * 1024))).rejects.toMatchObject({ field: 'value' })
       await expect(store.put('k', undefined as never)).rejects.toMatchObject({ field: 'value' })
+      let deep: unknown = 1
+      for (let i = 0; i < 3000; i++) deep = [deep]
+      await expect(store.put('k', deep as never)).rejects.toMatchObject({ field: 'value', message: expect.stringMatching(/nested deeper/) })
+    })
+
+    it('refuses a write its policy forbids, with a named error, and writes nothing', async () => {
+      const store = await make({ denies: key => key.startsWith('strategy/') ? 'not a writer' : undefined })
+      expect(store.denies('strategy/x')).toBe('not a writer')
+      await expect(store.put('strategy/x', 1)).rejects.toMatchObject({ name: 'UnauthorizedWriteError', key: 'strategy/x' })
+      expect(await store.get('strategy/x')).toBeUndefined()
+      await store.put('status/x', 1)
+      expect(await store.get('status/x')).toBe(1)
     })
   })
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { JsonValue } from '@distromash/p2pcomm'
-import { NotFoundError } from './errors.js'
+import { ForbiddenError, NotFoundError } from './errors.js'
 import { Reply, type ApiRouter } from './route.js'
 import type { ApiDeps } from './deps.js'
 
@@ -16,7 +16,7 @@ export function crdtRoutes (api: ApiRouter, deps: ApiDeps): void {
     method: 'get', path: '/api/v1/crdt', tag: 'crdt', summary: 'List every key and value of the replicated store',
     query: ListQuery,
     responses: { 200: { description: 'All entries, sorted by key', schema: z.array(Entry) } },
-    handler: async ({ query }) => deps.store.list(query.prefix)
+    handler: async ({ query }) => deps.records.entries(query.prefix)
   })
   api.add({
     method: 'get', path: '/api/v1/crdt/{key}', tag: 'crdt', summary: 'Get one key',
@@ -25,27 +25,29 @@ export function crdtRoutes (api: ApiRouter, deps: ApiDeps): void {
     handler: async ({ params }) => ({ key: params.key, value: await found(deps, params.key) })
   })
   api.add({
-    method: 'post', path: '/api/v1/crdt', tag: 'crdt', summary: 'Put a key (replicated to every peer)',
+    method: 'post', path: '/api/v1/crdt', tag: 'crdt', summary: 'Put a key (replicated to every peer); signed by this node, under the same schemas and writers as the typed endpoints',
     body: Entry,
-    responses: { 201: { description: 'Stored', schema: Entry } },
+    responses: { 201: { description: 'Stored', schema: Entry }, 403: { description: 'This node may not write this key (not a writer, or another peer\'s status)' } },
     handler: async ({ body }) => {
-      await deps.store.put(body.key, body.value)
+      await deps.records.store.put(body.key, body.value)
       return new Reply(201, body)
     }
   })
   api.add({
     method: 'delete', path: '/api/v1/crdt/{key}', tag: 'crdt', summary: 'Delete a key (replicated to every peer)',
     params: KeyParam,
-    responses: { 204: { description: 'Deleted' }, 404: { description: 'Unknown key' } },
+    responses: { 204: { description: 'Deleted' }, 403: { description: 'This node may not write this key' }, 404: { description: 'Unknown key' } },
     handler: async ({ params }) => {
-      if (!await deps.store.delete(params.key)) throw new NotFoundError(`no key "${params.key}"`)
+      const denied = deps.records.store.denies(params.key)
+      if (denied != null) throw new ForbiddenError(`this node may not delete "${params.key}": ${denied}`)
+      if (!await deps.records.store.delete(params.key)) throw new NotFoundError(`no key "${params.key}"`)
       return new Reply(204)
     }
   })
 }
 
 async function found (deps: ApiDeps, key: string): Promise<JsonValue> {
-  const value = await deps.store.get(key)
+  const value = await deps.records.store.get(key)
   if (value === undefined) throw new NotFoundError(`no key "${key}"`)
   return value
 }

@@ -1,15 +1,18 @@
-import type { Peer, ReplicatedStore, StoreStats } from '@distromash/p2pcomm'
+import type { Peer, StoreStats } from '@distromash/p2pcomm'
+import type { Records } from '../records/records.js'
+import type { WriteAuthorization } from '../records/policy.js'
 
-/** What the API needs from the node; handlers never see libp2p or Yjs. */
+/** What the API needs from the node; handlers never see libp2p. */
 export interface Identity {
   peerId: string
   addrs: string[]
   privateNetwork: boolean
   version: string
+  writeAuthorization: WriteAuthorization
 }
 
 export interface ApiDeps {
-  store: ReplicatedStore
+  records: Records
   identity: () => Identity
   peers: () => Promise<Peer[]>
   stats: () => { store: StoreStats, connections: number, droppedAnnouncements: number }

@@ -11,6 +11,10 @@ export class NotFoundError extends ApiError {
   constructor (message: string) { super(404, 'NOT_FOUND', message) }
 }
 
+export class ForbiddenError extends ApiError {
+  constructor (message: string) { super(403, 'FORBIDDEN', message) }
+}
+
 export interface ErrorBody {
   error: { code: string, message: string, field?: string }
 }
@@ -29,6 +33,8 @@ export function toApiError (err: unknown): ApiError {
   const e = err as Error & { type?: string, field?: string, status?: number }
   switch (e.name) {
     case 'InvalidRecordError': return new ApiError(400, 'VALIDATION', e.message, e.field)
+    // this node's key may not sign the record: the mesh would drop it, so say so instead of writing it
+    case 'UnauthorizedWriteError': return new ApiError(403, 'FORBIDDEN', e.message)
     case 'StrategyValidationError': return new ApiError(400, 'VALIDATION', e.message, e.field)
     case 'InvalidReferenceError': return new ApiError(400, 'VALIDATION', e.message, e.field ?? 'name')
     case 'StrategyNotFoundError': return new ApiError(404, 'NOT_FOUND', e.message)

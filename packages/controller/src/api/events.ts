@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express'
 import { z } from 'zod'
 import type { ImportJobs } from '../images/jobs.js'
-import { parseStatusKey } from '../reconciler/status.js'
 import type { ApiRouter } from './route.js'
 import type { ApiDeps } from './deps.js'
 
@@ -29,12 +28,10 @@ function stream (req: Request, res: Response, deps: ApiDeps, jobs?: ImportJobs):
   })
   res.write(': connected\n\n')
   const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
-  const offStore = deps.store.subscribe(change => {
-    send('store', change)
-    const cell = parseStatusKey(change.key)
-    if (cell != null) send('replication', change.value != null ? { ...(change.value as object), peerId: cell.peerId } : { peerId: cell.peerId, image: cell.image, deleted: true })
-    const strategy = /^(strategy|assignment)\/(.+)$/.exec(change.key)
-    if (strategy?.[2] != null) send('strategy', { key: strategy[2], ...(change.value == null && strategy[1] === 'strategy' ? { deleted: true } : {}) })
+  const offStore = deps.records.watch(change => {
+    send('store', { key: change.storeKey, value: change.value, origin: change.origin, author: change.author })
+    if (change.kind === 'status') send('replication', change.value != null ? { ...change.value, peerId: change.peerId } : { peerId: change.peerId, image: change.image, deleted: true })
+    if (change.kind === 'strategy' || change.kind === 'assignment') send('strategy', { key: change.key, ...(change.value == null && change.kind === 'strategy' ? { deleted: true } : {}) })
   })
   const offJobs = jobs?.subscribe(job => { send('job', job) })
   const keepalive = setInterval(() => { res.write(': keepalive\n\n') }, KEEPALIVE_MS)

@@ -2,7 +2,7 @@ import { CID } from 'multiformats/cid'
 import { parseReference, type ImageReference } from '@distromash/multiplatform2ipfs'
 import { z } from 'zod'
 import type { ImportJob, ImportJobs } from '../images/jobs.js'
-import { ApiError, NotFoundError } from './errors.js'
+import { ApiError, ForbiddenError, NotFoundError } from './errors.js'
 import { Reply, type ApiRouter } from './route.js'
 
 export interface ImagesDeps {
@@ -13,6 +13,8 @@ export interface ImagesDeps {
   pin: (cid: CID, signal: AbortSignal) => Promise<void>
   /** This node's pins and the images (or imports, pushes, API calls) holding them */
   pins: () => Promise<Array<{ cid: string, owners: string[] }>>
+  /** Why this node may not publish an image name for the mesh (not a writer), or undefined */
+  denies: () => string | undefined
 }
 
 const JobSchema = z.object({
@@ -38,8 +40,15 @@ export function imageRoutes (deps: ImagesDeps): (api: ApiRouter) => void {
     api.add({
       method: 'post', path: '/api/v1/image', tag: 'images', summary: 'Import an image (every platform) from the upstream registry into IPFS',
       body: ImportBody, query: ImportQuery,
-      responses: { 202: { description: 'Import job started (or joined)', schema: JobSchema }, 200: { description: 'With wait=true: the imported image' }, 502: { description: 'With wait=true: the import failed' } },
+      responses: {
+        202: { description: 'Import job started (or joined)', schema: JobSchema },
+        200: { description: 'With wait=true: the imported image' },
+        403: { description: 'This node is not a writer: it may not publish an image name for the mesh' },
+        502: { description: 'With wait=true: the import failed' }
+      },
       handler: async ({ body, query }) => {
+        const denied = deps.denies()
+        if (denied != null) throw new ForbiddenError(`this node may not publish an image for the mesh: ${denied}`)
         const job = deps.jobs.start(toReference(body.name, body.tag), body.platforms)
         if (query.wait !== 'true') return new Reply(202, job)
         return waited(await deps.jobs.wait(job.id) ?? job)

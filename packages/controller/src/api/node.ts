@@ -2,8 +2,15 @@ import { z } from 'zod'
 import { Reply, type ApiRouter } from './route.js'
 import type { ApiDeps } from './deps.js'
 
+const WriteAuthorizationSchema = z.object({
+  enabled: z.boolean(),
+  writers: z.number().int(),
+  selfIsWriter: z.boolean(),
+  summary: z.string()
+}).openapi('WriteAuthorization', { description: 'Whether a writers file limits who may change desired state' })
+
 const IdentitySchema = z.object({
-  peerId: z.string(), addrs: z.array(z.string()), privateNetwork: z.boolean(), version: z.string()
+  peerId: z.string(), addrs: z.array(z.string()), privateNetwork: z.boolean(), version: z.string(), writeAuthorization: WriteAuthorizationSchema
 }).openapi('Identity')
 
 const PeerSchema = z.object({
@@ -23,8 +30,18 @@ const HealthSchema = z.object({
   status: z.enum(['ok', 'unavailable']),
   peers: z.number(),
   connections: z.number(),
-  store: z.object({ keys: z.number(), droppedMessages: z.number(), invalidRecords: z.number(), remoteUpdates: z.number() }),
-  droppedAnnouncements: z.number()
+  store: z.object({
+    keys: z.number(),
+    tombstones: z.number(),
+    droppedMessages: z.number().openapi({ description: 'records from peers not applied, all reasons' }),
+    dropped: z.object({
+      malformed: z.number(), 'bad-signature': z.number(), unauthorized: z.number(), stale: z.number(), future: z.number(), 'invalid-value': z.number()
+    }).openapi({ description: 'records from peers not applied, by reason' }),
+    remoteUpdates: z.number(),
+    duplicates: z.number()
+  }),
+  droppedAnnouncements: z.number(),
+  writeAuthorization: WriteAuthorizationSchema
 }).openapi('Health')
 
 export function nodeRoutes (api: ApiRouter, deps: ApiDeps): void {
@@ -45,7 +62,7 @@ export function nodeRoutes (api: ApiRouter, deps: ApiDeps): void {
       const stats = deps.stats()
       const peers = (await deps.peers()).filter(p => !p.self && p.live).length
       const ok = deps.ready()
-      return new Reply(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', peers, ...stats })
+      return new Reply(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', peers, ...stats, writeAuthorization: deps.identity().writeAuthorization })
     }
   })
 }

@@ -64,10 +64,17 @@ export class ApiRouter {
   }
 
   private document (spec: RouteSpec<ZodType, ZodType, ZodType>): void {
-    const responses = Object.fromEntries(Object.entries(spec.responses).map(([status, r]) => [status, {
-      description: r.description,
-      ...(r.schema != null ? { content: { 'application/json': { schema: r.schema } } } : {})
-    }]))
+    const error = (description: string): { description: string, content: { 'application/json': { schema: ZodType } } } => ({ description, content: { 'application/json': { schema: ErrorSchema } } })
+    const mutating = spec.method !== 'get'
+    const responses = {
+      400: error('Invalid request'),
+      ...(mutating && this.apiToken != null ? { 401: error('A valid bearer token is required') } : {}),
+      ...(mutating ? { 403: error('This node may not write the records this request changes (it is not a writer, or the record is another peer\'s)'), 413: error('Request body too large') } : {}),
+      ...Object.fromEntries(Object.entries(spec.responses).map(([status, r]) => [status, {
+        description: r.description,
+        ...(r.schema != null ? { content: { 'application/json': { schema: r.schema } } } : Number(status) >= 400 ? { content: { 'application/json': { schema: ErrorSchema } } } : {})
+      }]))
+    }
     this.registry.registerPath({
       method: spec.method,
       path: spec.path,
@@ -79,7 +86,7 @@ export class ApiRouter {
         ...(spec.query != null ? { query: spec.query as never } : {}),
         ...(spec.body != null ? { body: { content: { 'application/json': { schema: spec.body } } } } : {})
       },
-      responses: { ...responses, 400: { description: 'Invalid request', content: { 'application/json': { schema: ErrorSchema } } } }
+      responses
     })
   }
 }

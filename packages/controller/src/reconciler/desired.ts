@@ -1,33 +1,24 @@
-import type { ReplicatedStore } from '@distromash/p2pcomm'
-import { ASSIGNMENT_PREFIX, AssignmentSchema, STRATEGY_PREFIX, StrategyRecordSchema } from '../strategies/strategy.js'
-import { ReplicationStatusSchema, STATUS_PREFIX, type ReplicationStatus } from './status.js'
+import type { Records } from '../records/records.js'
+import type { ReplicationStatus } from '../records/schemas.js'
 
 /**
  * Desired state of one node: every image an executing strategy has assigned to it.
  * An image stays desired while any executing strategy selects this peer.
  */
-export async function desiredImages (store: ReplicatedStore, peerId: string): Promise<Map<string, string[]>> {
+export async function desiredImages (records: Records, peerId: string): Promise<Map<string, string[]>> {
   const desired = new Map<string, string[]>()
-  for (const { key, value } of await store.list(STRATEGY_PREFIX)) {
-    const strategy = StrategyRecordSchema.safeParse(value)
-    if (!strategy.success || !strategy.data.execute) continue
-    const name = key.slice(STRATEGY_PREFIX.length)
-    const assignment = AssignmentSchema.safeParse(await store.get(ASSIGNMENT_PREFIX + name))
-    if (!assignment.success || !assignment.data.peers.includes(peerId)) continue
-    desired.set(strategy.data.nametag, [...(desired.get(strategy.data.nametag) ?? []), name])
+  for (const strategy of await records.strategies()) {
+    if (!strategy.execute) continue
+    const assignment = await records.assignment(strategy.key)
+    if (assignment?.peers.includes(peerId) !== true) continue
+    desired.set(strategy.nametag, [...(desired.get(strategy.nametag) ?? []), strategy.key])
   }
   return desired
 }
 
 /** This node's own status records, by image */
-export async function ownStatuses (store: ReplicatedStore, peerId: string): Promise<Map<string, ReplicationStatus>> {
-  const out = new Map<string, ReplicationStatus>()
-  const prefix = `${STATUS_PREFIX}${peerId}/`
-  for (const { key, value } of await store.list(prefix)) {
-    const status = ReplicationStatusSchema.safeParse(value)
-    if (status.success) out.set(key.slice(prefix.length), status.data)
-  }
-  return out
+export async function ownStatuses (records: Records, peerId: string): Promise<Map<string, ReplicationStatus>> {
+  return new Map((await records.statuses(peerId)).map(({ peerId: _, ...status }) => [status.image, status]))
 }
 
 /** Who replicates one image now: the swarm a fetch splits its work across (see p2pcomm's swarmFetch) */
@@ -38,20 +29,16 @@ export interface ImageSwarm {
   pullers: string[]
 }
 
-export async function imageSwarm (store: ReplicatedStore, image: string, cid: string, importedBy?: string): Promise<ImageSwarm> {
+export async function imageSwarm (records: Records, image: string, cid: string, importedBy?: string): Promise<ImageSwarm> {
   const holders = new Set<string>(importedBy != null ? [importedBy] : [])
-  for (const { key, value } of await store.list(STATUS_PREFIX)) {
-    const status = ReplicationStatusSchema.safeParse(value)
-    if (status.success && status.data.image === image && status.data.cid === cid && ['pinned', 'loaded'].includes(status.data.state)) {
-      holders.add(key.slice(STATUS_PREFIX.length).split('/')[0] as string)
-    }
+  for (const status of await records.statuses()) {
+    if (status.image === image && status.cid === cid && ['pinned', 'loaded'].includes(status.state)) holders.add(status.peerId)
   }
   const assigned = new Set<string>()
-  for (const { key, value } of await store.list(STRATEGY_PREFIX)) {
-    const strategy = StrategyRecordSchema.safeParse(value)
-    if (!strategy.success || !strategy.data.execute || strategy.data.nametag !== image) continue
-    const assignment = AssignmentSchema.safeParse(await store.get(ASSIGNMENT_PREFIX + key.slice(STRATEGY_PREFIX.length)))
-    if (assignment.success) assignment.data.peers.forEach(p => assigned.add(p))
+  for (const strategy of await records.strategies()) {
+    if (!strategy.execute || strategy.nametag !== image) continue
+    const assignment = await records.assignment(strategy.key)
+    assignment?.peers.forEach(p => assigned.add(p))
   }
   return { holders: [...holders].sort(), pullers: [...assigned].filter(p => !holders.has(p)).sort() }
 }

@@ -1,4 +1,3 @@
-import type { ReplicatedStore } from '@distromash/p2pcomm'
 import type { Blockstore } from 'interface-blockstore'
 import { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
@@ -6,7 +5,8 @@ import { desiredImages, imageSwarm, ownStatuses, type ImageSwarm } from './desir
 import type { DockerEngine } from './docker.js'
 import { fetchImage, type BlockSource } from './fetch.js'
 import type { PinSet } from './pin-set.js'
-import { statusKey, type ReplicationState, type ReplicationStatus } from './status.js'
+import type { Records } from '../records/records.js'
+import type { ReplicationState, ReplicationStatus } from '../records/schemas.js'
 
 /** How the reconciler finds an image's root CID (the catalog in the replicated store) */
 export type ResolveImage = (nametag: string) => Promise<{ cid: string, importedBy?: string } | undefined>
@@ -16,7 +16,7 @@ export type SwarmFetch = (cids: CID[], swarm: ImageSwarm & { self: string }, opt
 
 export interface ReconcilerInit {
   peerId: string
-  store: ReplicatedStore
+  records: Records
   resolve: ResolveImage
   blockstore: Blockstore
   /** Without it every block comes over bitswap */
@@ -57,8 +57,8 @@ export class Reconciler {
 
   async start (): Promise<void> {
     this.platform = await this.init.docker.platform()
-    this.unsubscribe = this.init.store.subscribe(change => {
-      if (/^(strategy|assignment|image)\//.test(change.key)) this.schedule()
+    this.unsubscribe = this.init.records.watch(change => {
+      if (change.kind === 'strategy' || change.kind === 'assignment' || change.kind === 'image') this.schedule()
     })
     this.timer = setInterval(() => { this.schedule() }, this.init.intervalMs ?? 10_000)
     this.timer.unref()
@@ -98,9 +98,9 @@ export class Reconciler {
   }
 
   private async pass (): Promise<void> {
-    const { store, peerId } = this.init
-    const desired = await desiredImages(store, peerId)
-    const statuses = await ownStatuses(store, peerId)
+    const { records, peerId } = this.init
+    const desired = await desiredImages(records, peerId)
+    const statuses = await ownStatuses(records, peerId)
     for (const image of desired.keys()) await this.ensure(image, statuses.get(image))
     for (const [image, status] of statuses) {
       if (!desired.has(image) && !this.running.has(image)) this.launch(image, async signal => this.release(image, status, signal))
@@ -209,7 +209,7 @@ export class Reconciler {
   private async blockSource (image: string, record: { cid: string, importedBy?: string }): Promise<BlockSource | undefined> {
     const fetch = this.init.swarmFetch
     if (fetch == null) return undefined
-    const swarm = { self: this.init.peerId, ...await imageSwarm(this.init.store, image, record.cid, record.importedBy) }
+    const swarm = { self: this.init.peerId, ...await imageSwarm(this.init.records, image, record.cid, record.importedBy) }
     return async (cids, options) => fetch(cids, options.holdersOnly === true ? { ...swarm, pullers: [] } : swarm, options)
   }
 
@@ -221,12 +221,12 @@ export class Reconciler {
     }
     await this.init.pins.releaseAll(image, { signal })
     this.verified.delete(image)
-    await this.init.store.delete(statusKey(this.init.peerId, image))
+    await this.init.records.deleteStatus(image)
   }
 
   private async report (image: string, cid: string, state: ReplicationState, extra: Partial<ReplicationStatus> = {}): Promise<void> {
     const status: ReplicationStatus = { image, cid, state, docker: this.hasDocker, updatedAt: new Date().toISOString(), ...extra }
-    await this.init.store.put(statusKey(this.init.peerId, image), status)
+    await this.init.records.putStatus(image, status)
   }
 }
 

@@ -1,26 +1,30 @@
-import type { ReplicatedStore } from '@distromash/p2pcomm'
 import type { Logger } from 'pino'
+import type { Records } from '../records/records.js'
+import type { Assignment, StrategyRecord } from '../records/schemas.js'
 import { replicaCount, selectPeers } from './selection.js'
-import { ASSIGNMENT_PREFIX, AssignmentSchema, STRATEGY_PREFIX, StrategyRecordSchema, type Assignment, type StrategyRecord } from './strategy.js'
 
 /** Peers heard from within the grace period, this node included */
 export type LivePeers = () => Promise<string[]>
 
 export interface AssignerInit {
   peerId: string
-  store: ReplicatedStore
+  records: Records
   livePeers: LivePeers
   log: Logger
   /** A peer silent for longer than this is replaced */
   graceMs: number
   intervalMs?: number
+  /** Whether a peer may write assignments (every peer without a writers file) */
+  isWriter?: (peer: string) => boolean
 }
 
 /**
- * Keeps every strategy's assignment in line with the live mesh. Any node may compute an
+ * Keeps every strategy's assignment in line with the live mesh. Any writer may compute an
  * assignment (the computation is deterministic), but only the coordinator — the lowest live
- * peer ID — rewrites existing ones, and only after it has been up for a grace period, so a
- * freshly restarted node with a partial view of the mesh never reshuffles replicas.
+ * peer ID among the writers — rewrites existing ones, and only after it has been up for a grace
+ * period, so a freshly restarted node with a partial view of the mesh never reshuffles replicas.
+ * While no writer is up, assignments stay as they are: hosts keep what they hold, a gone peer
+ * is not replaced and joining peers are not counted until a writer returns.
  */
 export class Assigner {
   private timer?: NodeJS.Timeout
@@ -50,28 +54,28 @@ export class Assigner {
   /** Write a fresh assignment for a strategy (used when it is created or changed) */
   async assign (strategy: StrategyRecord, current?: Assignment): Promise<Assignment> {
     const next = await this.compute(strategy, current)
-    await this.init.store.put(ASSIGNMENT_PREFIX + strategy.key, next)
+    await this.init.records.putAssignment(strategy.key, next)
     return next
   }
 
   async evaluateAll (): Promise<void> {
     if (!await this.isCoordinator()) return
-    for (const { value } of await this.init.store.list(STRATEGY_PREFIX)) {
-      const strategy = StrategyRecordSchema.safeParse(value)
-      if (!strategy.success) continue
-      const current = AssignmentSchema.safeParse(await this.init.store.get(ASSIGNMENT_PREFIX + strategy.data.key))
-      const next = await this.compute(strategy.data, current.success ? current.data : undefined)
-      if (!current.success || !samePeers(current.data, next)) {
-        this.init.log.info({ strategy: strategy.data.key, peers: next.peers }, 'reassigning')
-        await this.init.store.put(ASSIGNMENT_PREFIX + strategy.data.key, next)
+    for (const strategy of await this.init.records.strategies()) {
+      const current = await this.init.records.assignment(strategy.key)
+      const next = await this.compute(strategy, current)
+      if (current == null || !samePeers(current, next)) {
+        this.init.log.info({ strategy: strategy.key, peers: next.peers }, 'reassigning')
+        await this.init.records.putAssignment(strategy.key, next)
       }
     }
   }
 
   private async isCoordinator (): Promise<boolean> {
     if (Date.now() - this.startedAt < this.init.graceMs) return false
+    const isWriter = this.init.isWriter ?? (() => true)
+    if (!isWriter(this.init.peerId)) return false
     const live = await this.init.livePeers()
-    return [...live].sort()[0] === this.init.peerId
+    return [...live].filter(isWriter).sort()[0] === this.init.peerId
   }
 }
 

@@ -1,19 +1,17 @@
-import type { ReplicatedStore } from '@distromash/p2pcomm'
+import { UnauthorizedWriteError } from '@distromash/p2pcomm'
 import { formatReference, parseReference, type ImageReference } from '@distromash/multiplatform2ipfs'
 import { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import type { ImportJobs } from '../images/jobs.js'
-import { ReplicationStatusSchema, statusKey, type ReplicationStatus } from '../reconciler/status.js'
+import type { Records } from '../records/records.js'
+import type { Assignment, ReplicationStatus, StrategyRecord } from '../records/schemas.js'
 import type { Assigner } from './assigner.js'
 import { StrategyConflictError, StrategyNotFoundError, StrategyValidationError } from './errors.js'
-import {
-  ASSIGNMENT_PREFIX, AssignmentSchema, STRATEGY_PREFIX, StrategyRecordSchema, strategyKey,
-  type Assignment, type StrategyInput, type StrategyRecord
-} from './strategy.js'
+import { strategyKey, type StrategyInput } from './strategy.js'
 
 export interface StrategyServiceInit {
   peerId: string
-  store: ReplicatedStore
+  records: Records
   assigner: Assigner
   jobs: ImportJobs
   /** name:tag → image record, and CID → name:tag, from the catalog */
@@ -43,12 +41,13 @@ export class StrategyService {
   constructor (private readonly init: StrategyServiceInit) {}
 
   async create (input: StrategyInput): Promise<StrategyView> {
+    this.mayWrite()
     const record = await this.validate(input)
-    if (await this.init.store.get(STRATEGY_PREFIX + record.key) !== undefined) {
+    if (await this.init.records.strategy(record.key) !== undefined) {
       throw new StrategyConflictError(`strategy ${record.key} exists; PUT /api/v1/strategy to change it`)
     }
     await this.importIfMissing(record)
-    await this.init.store.put(STRATEGY_PREFIX + record.key, record)
+    await this.init.records.putStrategy(record)
     await this.init.assigner.assign(record)
     return this.view(record.key)
   }
@@ -60,24 +59,24 @@ export class StrategyService {
   }
 
   async update (change: StrategyUpdate): Promise<StrategyView> {
+    this.mayWrite()
     const current = await this.record(change.key)
     const next = await this.validate({ ...current, ...definedOnly(change) })
     const record: StrategyRecord = { ...current, execute: next.execute, percentage: next.percentage, target: next.target, updatedAt: new Date().toISOString() }
     if (record.import?.state === 'failed') await this.importIfMissing(record)
-    await this.init.store.put(STRATEGY_PREFIX + record.key, record)
+    await this.init.records.putStrategy(record)
     await this.init.assigner.assign(record, await this.assignment(record.key))
     return this.view(record.key)
   }
 
   async delete (key: string): Promise<void> {
+    this.mayWrite()
     await this.record(key)
-    await this.init.store.delete(STRATEGY_PREFIX + key)
-    await this.init.store.delete(ASSIGNMENT_PREFIX + key)
+    await this.init.records.deleteStrategy(key)
   }
 
   async list (): Promise<StrategyView[]> {
-    const keys = (await this.init.store.list(STRATEGY_PREFIX)).map(e => e.key.slice(STRATEGY_PREFIX.length))
-    return Promise.all(keys.map(async key => this.view(key)))
+    return Promise.all((await this.init.records.strategies()).map(async record => this.view(record.key)))
   }
 
   async view (key: string): Promise<StrategyView> {
@@ -86,8 +85,8 @@ export class StrategyService {
     const image = await this.init.image(record.nametag)
     const selected = assignment?.peers ?? []
     const peers = await Promise.all(selected.map(async peerId => {
-      const status = ReplicationStatusSchema.safeParse(await this.init.store.get(statusKey(peerId, record.nametag)))
-      return status.success ? { ...status.data, peerId } : { peerId, image: record.nametag, cid: image?.cid ?? '', state: 'pending' as const, docker: true, updatedAt: assignment?.at ?? record.updatedAt }
+      const status = await this.init.records.status(peerId, record.nametag)
+      return status != null ? { ...status, peerId } : { peerId, image: record.nametag, cid: image?.cid ?? '', state: 'pending' as const, docker: true, updatedAt: assignment?.at ?? record.updatedAt }
     }))
     const count = (state: string): number => peers.filter(p => p.state === state).length
     return {
@@ -99,15 +98,20 @@ export class StrategyService {
     }
   }
 
+  /** Before any work: a node that is not a writer would only start an import and write records the mesh drops */
+  private mayWrite (): void {
+    const denied = this.init.records.deniesDesiredState()
+    if (denied != null) throw new UnauthorizedWriteError(`this node may not change strategies: ${denied}`, 'strategy/')
+  }
+
   private async record (key: string): Promise<StrategyRecord> {
-    const parsed = StrategyRecordSchema.safeParse(await this.init.store.get(STRATEGY_PREFIX + key))
-    if (!parsed.success) throw new StrategyNotFoundError(`no strategy ${key}`)
-    return parsed.data
+    const record = await this.init.records.strategy(key)
+    if (record == null) throw new StrategyNotFoundError(`no strategy ${key}`)
+    return record
   }
 
   private async assignment (key: string): Promise<Assignment | undefined> {
-    const parsed = AssignmentSchema.safeParse(await this.init.store.get(ASSIGNMENT_PREFIX + key))
-    return parsed.success ? parsed.data : undefined
+    return this.init.records.assignment(key)
   }
 
   /** Normalise and check a strategy; the unused field of a type is dropped */
@@ -151,7 +155,7 @@ export class StrategyService {
       if (current == null) return
       const { import: _, ...rest } = current
       const next: StrategyRecord = done?.state === 'failed' ? { ...rest, import: { state: 'failed', error: done.error, by: this.init.peerId } } : rest
-      await this.init.store.put(STRATEGY_PREFIX + record.key, next)
+      await this.init.records.putStrategy(next)
     }).catch((err: Error) => { this.init.log.warn({ err: err.message }, 'could not record import result') })
   }
 }

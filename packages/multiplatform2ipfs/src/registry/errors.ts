@@ -25,13 +25,15 @@ export class UploadInvalidError extends RegistryError { override name = 'UploadI
 export class RangeInvalidError extends RegistryError { override name = 'RangeInvalidError' }
 export class SizeInvalidError extends RegistryError { override name = 'SizeInvalidError' }
 export class UnsupportedError extends RegistryError { override name = 'UnsupportedError' }
+/** This node may not record a name:tag for the mesh (it is not a writer) */
+export class DeniedError extends RegistryError { override name = 'DeniedError' }
 /** Blocks did not arrive (from the local store or the mesh) within the stall timeout. */
 export class BlockTimeoutError extends RegistryError { override name = 'BlockTimeoutError' }
 
 export type OciErrorCode =
   | 'BLOB_UNKNOWN' | 'BLOB_UPLOAD_INVALID' | 'BLOB_UPLOAD_UNKNOWN' | 'DIGEST_INVALID' | 'MANIFEST_BLOB_UNKNOWN'
   | 'MANIFEST_INVALID' | 'MANIFEST_UNKNOWN' | 'NAME_INVALID' | 'NAME_UNKNOWN' | 'SIZE_INVALID'
-  | 'RANGE_INVALID' | 'UNSUPPORTED' | 'UNAVAILABLE' | 'UNKNOWN'
+  | 'RANGE_INVALID' | 'UNSUPPORTED' | 'DENIED' | 'UNAVAILABLE' | 'UNKNOWN'
 
 export interface OciErrorMapping {
   code: OciErrorCode
@@ -57,6 +59,7 @@ const TABLE: Record<string, OciErrorMapping> = {
   [InvalidManifestError.name]: { code: 'MANIFEST_INVALID', status: 400 },
   [ManifestTooLargeError.name]: { code: 'MANIFEST_INVALID', status: 413 },
   [UnsupportedError.name]: { code: 'UNSUPPORTED', status: 405 },
+  [DeniedError.name]: { code: 'DENIED', status: 403 },
   [BlockTimeoutError.name]: { code: 'UNAVAILABLE', status: 503 }
 }
 

@@ -1,6 +1,6 @@
 import { MAX_MANIFEST_BYTES } from '../constants.js'
 import { ManifestTooLargeError } from '../errors.js'
-import { UnsupportedError } from './errors.js'
+import { DeniedError, UnsupportedError } from './errors.js'
 import { API_VERSION_HEADER, readBody, type RequestContext } from './http.js'
 import { parseManifestReference } from './names.js'
 import type { ManifestPusher } from './push.js'
@@ -13,6 +13,9 @@ import type { ReadContext, RegistryStorage } from './storage.js'
 export async function handleManifest (ctx: RequestContext, storage: RegistryStorage, pusher: ManifestPusher, read: ReadContext, name: string, reference: string): Promise<void> {
   const ref = parseManifestReference(reference)
   if (ctx.req.method === 'PUT') {
+    // a tag is recorded for the whole mesh: refuse it here, before the body, rather than write a record the mesh drops
+    const denied = 'tag' in ref ? pusher.denies() : undefined
+    if (denied != null) throw new DeniedError(`this node may not record ${name}:${(ref as { tag: string }).tag} for the mesh: ${denied}`)
     const body = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => new ManifestTooLargeError(`manifest is over the ${MAX_MANIFEST_BYTES} byte limit`))
     const digest = await pusher.put(name, ref, body, ctx.req.headers['content-type'], read)
     ctx.res.writeHead(201, {

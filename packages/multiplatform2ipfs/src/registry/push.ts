@@ -20,6 +20,8 @@ import type { ReadContext } from './storage.js'
 export interface ManifestPusher {
   /** Stores the manifest; returns its digest. */
   put(name: string, ref: { tag: string } | { digest: Digest }, body: Uint8Array, contentType: string | undefined, read: ReadContext): Promise<Digest>
+  /** Why a tag pushed here could not be recorded (this node is not a writer), or undefined */
+  denies(): string | undefined
 }
 
 interface Collected {
@@ -79,6 +81,7 @@ export function manifestPusher (components: RegistryComponents, importedBy: stri
   }
 
   return {
+    denies: () => catalog.denies(),
     async put (name, ref, body, contentType, read) {
       const parsed = parseManifest(body, contentType)
       const digest = sha256Digest(body)

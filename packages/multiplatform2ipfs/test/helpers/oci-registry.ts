@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
-import { createCatalog, type Catalog } from '../../src/catalog.js'
-import { memoryKeyValueStore } from '../../src/catalog-memory.js'
+import type { Catalog } from '../../src/catalog.js'
+import { memoryCatalog } from '../../src/catalog-memory.js'
 import { memoryDigestIndex, type DigestIndex } from '../../src/layout/digest-index.js'
 import { createRegistry, type Registry } from '../../src/registry/server.js'
 import type { RegistryComponents, RegistryInit } from '../../src/registry/components.js'
@@ -29,7 +29,7 @@ export async function startOciRegistry (components: Partial<RegistryComponents> 
   const full: RegistryComponents = {
     blockstore: components.blockstore ?? new MemoryBlockstore(),
     digestIndex: components.digestIndex ?? memoryDigestIndex(),
-    catalog: components.catalog ?? createCatalog(memoryKeyValueStore()),
+    catalog: components.catalog ?? memoryCatalog(),
     pins: components.pins ?? { add: async cid => { pinned.push(cid) } },
     uploadsDir
   }

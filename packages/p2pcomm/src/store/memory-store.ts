@@ -1,45 +1,83 @@
-import { checkKey, checkValueShape } from './records.js'
-import type { JsonValue, ReplicatedStore, StoreEntry, StoreListener } from './store.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { decodeEnvelope } from './envelope.js'
+import { RecordSet, type AcceptResult, type HeldRecord } from './record-set.js'
+import type { RecordValidator } from './records.js'
+import type { DropReason, JsonValue, ReplicatedStore, StoreEntry, StoreListener, StoreStats, WritePolicy } from './store.js'
 
-/** The in-memory twin of the replicated store: one node, no replication. For unit tests. */
+export interface StoreInit {
+  /** Signs every local write; a fresh Ed25519 key when absent */
+  privateKey?: PrivateKey
+  validator?: RecordValidator
+  policy?: WritePolicy
+  now?: () => number
+}
+
+/**
+ * The in-memory twin of the replicated store: the same signed records and acceptance rules as
+ * the durable store, on one node, with no persistence and no network. For unit tests.
+ */
 export class MemoryStore implements ReplicatedStore {
-  private readonly data = new Map<string, JsonValue>()
-  private readonly listeners = new Set<StoreListener>()
+  protected constructor (protected readonly records: RecordSet) {}
 
-  async get (key: string): Promise<JsonValue | undefined> {
-    return clone(this.data.get(key))
+  static async create (init: StoreInit = {}): Promise<MemoryStore> {
+    return new MemoryStore(await recordSetFor(init))
   }
 
+  get peerId (): string { return this.records.peerId }
+
+  async get (key: string): Promise<JsonValue | undefined> { return this.records.get(key) }
+
   async put (key: string, value: JsonValue): Promise<void> {
-    checkKey(key)
-    checkValueShape(value)
-    this.data.set(key, clone(value) as JsonValue)
-    this.emit(key, value)
+    await this.records.write(key, value)
   }
 
   async delete (key: string): Promise<boolean> {
-    const existed = this.data.delete(key)
-    if (existed) this.emit(key, undefined)
-    return existed
+    if (this.records.get(key) === undefined) return false
+    await this.records.remove(key)
+    return true
   }
 
-  async list (prefix = ''): Promise<StoreEntry[]> {
-    return [...this.data.entries()]
-      .filter(([key]) => key.startsWith(prefix))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, value]) => ({ key, value: clone(value) as JsonValue }))
+  denies (key: string): string | undefined { return this.records.denies(key) }
+
+  async list (prefix = ''): Promise<StoreEntry[]> { return this.records.list(prefix) }
+
+  subscribe (listener: StoreListener): () => void { return this.records.subscribe(listener) }
+
+  /** A record from a peer, as it travels: applied when valid, authorized and newer */
+  async receive (bytes: Uint8Array): Promise<AcceptResult> {
+    const envelope = decodeEnvelope(bytes)
+    if (typeof envelope === 'string') {
+      this.records.countDropped('malformed')
+      return { applied: false, reason: 'malformed', detail: envelope }
+    }
+    return this.records.accept(envelope, bytes)
   }
 
-  subscribe (listener: StoreListener): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
+  /** Every record written or applied here, in the form peers receive it */
+  onRecord (listener: (bytes: Uint8Array, origin: 'local' | 'remote') => void): () => void {
+    return this.records.onApplied((held: HeldRecord, origin) => { listener(held.bytes, origin) })
   }
 
-  private emit (key: string, value: JsonValue | undefined): void {
-    for (const listener of this.listeners) listener({ key, value: clone(value), origin: 'local' })
+  /** Records changed after `seq`, in change order, as they travel */
+  since (seq: number, maxBytes: number): Array<{ seq: number, bytes: Uint8Array }> {
+    return this.records.since(seq, maxBytes).map(h => ({ seq: h.seq, bytes: h.bytes }))
+  }
+
+  get lastSeq (): number { return this.records.lastSeq }
+
+  /** Count a message the transport refused before it reached receive() */
+  countDropped (reason: DropReason): void { this.records.countDropped(reason) }
+
+  stats (): StoreStats {
+    const s = this.records.stats()
+    const droppedMessages = Object.values(s.dropped).reduce((a, b) => a + b, 0)
+    return { keys: s.keys, tombstones: s.tombstones, droppedMessages, dropped: s.dropped, remoteUpdates: s.applied, duplicates: s.duplicates }
   }
 }
 
-function clone<T> (value: T): T {
-  return value === undefined ? value : structuredClone(value)
+export async function recordSetFor (init: StoreInit): Promise<RecordSet> {
+  const privateKey = init.privateKey ?? await generateKeyPair('Ed25519')
+  return new RecordSet({ privateKey, peerId: peerIdFromPrivateKey(privateKey).toString(), validator: init.validator, policy: init.policy, now: init.now })
 }

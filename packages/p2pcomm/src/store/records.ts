@@ -1,5 +1,5 @@
 import type { ZodType } from 'zod'
-import { MAX_KEY_LENGTH, MAX_VALUE_BYTES } from '../constants.js'
+import { MAX_KEY_LENGTH, MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from '../constants.js'
 import { InvalidRecordError } from '../errors.js'
 import type { JsonValue } from './store.js'
 
@@ -57,6 +57,7 @@ export function checkKey (key: unknown): asserts key is string {
 
 export function checkValueShape (value: unknown): asserts value is JsonValue {
   if (value === undefined) throw new InvalidRecordError('value is required', 'value')
+  checkDepth(value)
   let encoded: string | undefined
   try {
     encoded = JSON.stringify(value)
@@ -65,4 +66,46 @@ export function checkValueShape (value: unknown): asserts value is JsonValue {
   }
   if (encoded === undefined) throw new InvalidRecordError('value is not JSON', 'value')
   if (Buffer.byteLength(encoded) > MAX_VALUE_BYTES) throw new InvalidRecordError(`value larger than ${MAX_VALUE_BYTES} bytes`, 'value')
+}
+
+/** A record's JSON text from the network, parsed and checked like a local write's value */
+export function parseValue (text: string): JsonValue {
+  if (Buffer.byteLength(text) > MAX_VALUE_BYTES) throw new InvalidRecordError(`value larger than ${MAX_VALUE_BYTES} bytes`, 'value')
+  // before parsing: JSON.parse of thousands of nested brackets overflows the stack
+  if (nestingOf(text) > MAX_VALUE_DEPTH) throw new InvalidRecordError(`value nested deeper than ${MAX_VALUE_DEPTH} levels`, 'value')
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new InvalidRecordError('value is not JSON', 'value')
+  }
+  return value as JsonValue
+}
+
+/** Deepest bracket nesting of JSON text, strings skipped */
+function nestingOf (text: string): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth)
+    else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return deepest
+}
+
+/** Iterative, so a hostile value cannot overflow the stack while it is being checked */
+function checkDepth (value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number]
+    if (typeof v !== 'object' || v === null) continue
+    if (depth > MAX_VALUE_DEPTH) throw new InvalidRecordError(`value nested deeper than ${MAX_VALUE_DEPTH} levels`, 'value')
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1])
+  }
 }

@@ -1,53 +1,58 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import type { Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import * as cborg from 'cborg'
 import type { Logger } from 'pino'
 import {
-  MAX_GOSSIP_UPDATE_BYTES, MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
+  MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_CHUNK_BYTES, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
 } from '../constants.js'
-import { rejectReason } from './update-check.js'
-import type { YjsStore } from './yjs-store.js'
+import type { DurableStore } from './durable-store.js'
+import type { AcceptResult } from './record-set.js'
 
 export interface StoreReplicatorInit {
   libp2p: Libp2p<{ pubsub: GossipSub }>
-  store: YjsStore
+  store: DurableStore
   log: Logger
   syncIntervalMs?: number
 }
 
+/** Where this node stands in a peer's change feed */
+interface Cursor { epoch: Uint8Array, seq: number }
+
 /**
- * Carries store updates between peers two ways:
- * - gossip: every local write is published on STORE_TOPIC (best effort, fast);
- * - anti-entropy: on every new connection and periodically with a random peer, the two sides
- *   swap state vectors and send each other what the other lacks (repairs lost gossip and
- *   lets a peer that was offline catch up).
+ * Carries signed records between peers two ways:
+ * - gossip: every record written here is published on STORE_TOPIC; the topic validator applies
+ *   a record (once decoded and verified) before gossipsub forwards it, so nothing invalid is
+ *   forwarded, and an invalid record costs its sender gossipsub score;
+ * - pull sync: on every new connection and periodically with a random peer, a node asks the
+ *   peer for the records it changed after the cursor kept for that peer, one chunk of about
+ *   SYNC_CHUNK_BYTES per request. Only one chunk is in flight, so neither side buffers more
+ *   than one message, and the cursor moves after every applied chunk: a sync cut short resumes
+ *   where it stopped, and a store of any size reaches a new node. Being asked makes the peer
+ *   pull back, so both sides converge.
  *
- * Sync exchange on one length-prefixed stream, initiator A, responder B:
- *   A → B  stateVector(A)
- *   B → A  diff(for A), stateVector(B)
- *   A → B  diff(for B)
+ * Wire (one length-prefixed stream, CBOR maps), puller A, answerer B, repeated until end:
+ *   A → B  {e: epoch of B's feed the cursor is in (empty at first), s: seq A holds up to}
+ *   B → A  {e: B's epoch, r: [record, …], s: seq of the last record, end: true when no more}
+ * When the epochs differ (B's data dir is new to A), B answers from the start of its feed.
  */
 export class StoreReplicator {
   private timer?: NodeJS.Timeout
   private readonly unsubscribers: Array<() => void> = []
   private readonly syncing = new Set<string>()
+  private readonly cursors = new Map<string, Cursor>()
 
   constructor (private readonly init: StoreReplicatorInit) {}
 
   async start (): Promise<void> {
     const { libp2p, store } = this.init
     const pubsub = libp2p.services.pubsub
-    pubsub.topicValidators.set(STORE_TOPIC, (_peer, msg) => this.validate(msg))
+    pubsub.topicValidators.set(STORE_TOPIC, async (_peer, msg) => this.validate(msg))
     pubsub.subscribe(STORE_TOPIC)
-    const onMessage = (evt: CustomEvent<Message>): void => {
-      if (evt.detail.topic === STORE_TOPIC) store.applyRemote(evt.detail.data)
-    }
-    pubsub.addEventListener('message', onMessage)
-    this.unsubscribers.push(() => { pubsub.removeEventListener('message', onMessage) })
-    this.unsubscribers.push(store.onLocalUpdate(update => { this.publish(update) }))
+    this.unsubscribers.push(store.onRecord((bytes, origin) => { if (origin === 'local') this.publish(bytes) }))
 
-    await libp2p.handle(STORE_SYNC_PROTOCOL, (stream, connection) => this.respond(stream, connection), {
-      maxInboundStreams: 8, runOnLimitedConnection: false
+    await libp2p.handle(STORE_SYNC_PROTOCOL, (stream, connection) => this.answer(stream, connection), {
+      maxInboundStreams: 2, maxOutboundStreams: 2, runOnLimitedConnection: false
     })
     const onConnect = (evt: CustomEvent<Connection>): void => { this.syncSoon(evt.detail.remotePeer) }
     libp2p.addEventListener('connection:open', onConnect)
@@ -63,52 +68,84 @@ export class StoreReplicator {
     await this.init.libp2p.unhandle(STORE_SYNC_PROTOCOL)
   }
 
-  /** Pull what the peer has and push what it lacks */
-  async syncWith (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const signal = options.signal ?? AbortSignal.timeout(SYNC_TIMEOUT_MS)
-    const stream = await this.init.libp2p.dialProtocol(peer, STORE_SYNC_PROTOCOL, { signal })
-    const lp = lpStream(stream, { maxDataLength: MAX_SYNC_MESSAGE_BYTES })
+  /** Pull every record the peer changed since the last pull from it */
+  async syncWith (peer: PeerId): Promise<{ applied: number }> {
+    const id = peer.toString()
+    const stream = await this.init.libp2p.dialProtocol(peer, STORE_SYNC_PROTOCOL, { signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
+    const lp = lpStream(stream, { maxDataLength: MAX_SYNC_MESSAGE_BYTES, maxBufferSize: MAX_SYNC_MESSAGE_BYTES * 2 })
+    let applied = 0
     try {
-      await lp.write(this.init.store.stateVector(), { signal })
-      this.applyOrThrow((await lp.read({ signal })).subarray())
-      const theirs = (await lp.read({ signal })).subarray()
-      await lp.write(this.init.store.diffFor(theirs), { signal })
-      await stream.close({ signal })
+      const cursor: Cursor = { ...(this.cursors.get(id) ?? { epoch: new Uint8Array(), seq: 0 }) }
+      for (;;) {
+        await lp.write(cborg.encode({ e: cursor.epoch, s: cursor.seq }), { signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
+        const msg = await readMessage(lp)
+        if (!(msg.e instanceof Uint8Array) || msg.e.byteLength > 64 || !isSeq(msg.s) || !Array.isArray(msg.r)) throw new Error('peer sent a malformed sync answer')
+        applied += await this.applyChunk(msg.r as unknown[])
+        this.cursors.set(id, { epoch: msg.e, seq: msg.s })
+        Object.assign(cursor, { epoch: msg.e, seq: msg.s })
+        if (msg.end === true) break
+      }
+      await stream.close()
+      return { applied }
     } catch (err) {
       stream.abort(err as Error)
       throw err
     }
   }
 
-  private async respond (stream: Stream, connection: Connection): Promise<void> {
-    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
-    const lp = lpStream(stream, { maxDataLength: MAX_SYNC_MESSAGE_BYTES })
+  /** Records a peer sent; a record its sender could not have accepted (undecodable, forged) ends the sync */
+  private async applyChunk (records: unknown[]): Promise<number> {
+    let applied = 0
+    for (const bytes of records) {
+      if (!(bytes instanceof Uint8Array)) {
+        this.init.store.countDropped('malformed')
+        throw new Error('peer sent a malformed record')
+      }
+      const result = await this.init.store.receive(bytes)
+      if (result.applied) applied++
+      else if (result.reason === 'malformed' || result.reason === 'bad-signature') throw new Error(`peer sent a ${result.reason} record`)
+    }
+    return applied
+  }
+
+  private async answer (stream: Stream, connection: Connection): Promise<void> {
+    const { store } = this.init
+    const lp = lpStream(stream, { maxDataLength: 256 })
     try {
-      const theirs = (await lp.read({ signal })).subarray()
-      await lp.writeV([this.init.store.diffFor(theirs), this.init.store.stateVector()], { signal })
-      this.applyOrThrow((await lp.read({ signal })).subarray())
-      await stream.close({ signal })
+      for (let end = false; !end;) {
+        const ask = await readMessage(lp)
+        if (!(ask.e instanceof Uint8Array) || !isSeq(ask.s)) throw new Error('malformed sync request')
+        const from = sameBytes(ask.e, store.epoch) ? ask.s : 0
+        const chunk = store.since(from, SYNC_CHUNK_BYTES)
+        const last = chunk.at(-1)?.seq ?? Math.min(from, store.lastSeq)
+        end = last >= store.lastSeq
+        await lp.write(cborg.encode({ e: store.epoch, r: chunk.map(c => c.bytes), s: last, end }), { signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
+      }
+      await stream.close()
+      // a peer that pulls from us may hold records we lack: pull back
+      this.syncSoon(connection.remotePeer)
     } catch (err) {
       this.init.log.debug({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'store sync answer failed')
       stream.abort(err as Error)
     }
   }
 
-  private applyOrThrow (update: Uint8Array): void {
-    if (!this.init.store.applyRemote(update)) throw new Error('peer sent a malformed store update')
-  }
-
-  private validate (msg: Message): TopicValidatorResult {
-    const ok = msg.type === 'signed' && msg.data.byteLength <= MAX_GOSSIP_UPDATE_BYTES && rejectReason(msg.data) == null
-    if (ok) return TopicValidatorResult.Accept
-    this.init.store.countDropped()
-    this.init.log.warn({ from: msg.type === 'signed' ? msg.from.toString() : undefined }, 'dropped a malformed store update')
+  /** Gossip: applied here before it is forwarded; an invalid record costs its sender score, a known one is not forwarded again */
+  private async validate (msg: Message): Promise<TopicValidatorResult> {
+    if (msg.type !== 'signed') {
+      this.init.store.countDropped('malformed')
+      return TopicValidatorResult.Reject
+    }
+    const result: AcceptResult = await this.init.store.receive(msg.data)
+    if (result.applied) return TopicValidatorResult.Accept
+    if (result.reason === 'duplicate' || result.reason === 'stale' || result.reason === 'future') return TopicValidatorResult.Ignore
+    this.init.log.warn({ from: msg.from.toString(), reason: result.reason, detail: result.detail }, 'dropped a store record')
     return TopicValidatorResult.Reject
   }
 
-  private publish (update: Uint8Array): void {
-    this.init.libp2p.services.pubsub.publish(STORE_TOPIC, update).catch((err: Error) => {
-      // anti-entropy delivers it later; gossip is only the fast path
+  private publish (bytes: Uint8Array): void {
+    this.init.libp2p.services.pubsub.publish(STORE_TOPIC, bytes).catch((err: Error) => {
+      // pull sync delivers it later; gossip is only the fast path
       this.init.log.debug({ err: err.message }, 'store gossip publish failed')
     })
   }
@@ -130,4 +167,20 @@ export class StoreReplicator {
     const peer = peers[Math.floor(Math.random() * peers.length)]
     if (peer != null) this.syncSoon(peer)
   }
+}
+
+async function readMessage (lp: LengthPrefixedStream<Stream>): Promise<Record<string, unknown>> {
+  const bytes = (await lp.read({ signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })).subarray()
+  let msg: unknown
+  try { msg = cborg.decode(bytes) } catch { throw new Error('undecodable sync message') }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new Error('sync message is not a map')
+  return msg as Record<string, unknown>
+}
+
+function isSeq (x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 }

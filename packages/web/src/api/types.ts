@@ -1,13 +1,18 @@
 // The API's resource shapes (docs/api.md; /openapi.json is authoritative).
 
-export interface Identity { peerId: string, addrs: string[], privateNetwork: boolean, version: string }
+export interface WriteAuthorization { enabled: boolean, writers: number, selfIsWriter: boolean, summary: string }
+
+export interface Identity { peerId: string, addrs: string[], privateNetwork: boolean, version: string, writeAuthorization: WriteAuthorization }
+
+export type DropReason = 'malformed' | 'bad-signature' | 'unauthorized' | 'stale' | 'future' | 'invalid-value'
 
 export interface Health {
   status: 'ok' | 'unavailable'
   peers: number
   connections: number
-  store: { keys: number, droppedMessages: number, invalidRecords: number, remoteUpdates: number }
+  store: { keys: number, tombstones: number, droppedMessages: number, dropped: Record<DropReason, number>, remoteUpdates: number, duplicates: number }
   droppedAnnouncements: number
+  writeAuthorization: WriteAuthorization
 }
 
 export interface Peer {

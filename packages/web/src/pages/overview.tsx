@@ -35,6 +35,10 @@ export function OverviewPage (): ReactNode {
               <dt>Peer ID</dt><dd><code className="break">{id.peerId}</code></dd>
               <dt>Version</dt><dd>{id.version}</dd>
               <dt>Private network</dt><dd>{id.privateNetwork ? <span className="ok-text">on (swarm key)</span> : <span className="warn-text">off — public libp2p</span>}</dd>
+              <dt>Write authorization</dt>
+              <dd>{id.writeAuthorization?.enabled === true
+                ? <span className="ok-text">{id.writeAuthorization.summary}</span>
+                : <span className="warn-text">off — every holder of the swarm key may change what hosts pull</span>}</dd>
               <dt>Addresses</dt><dd><ul className="plain-list addrs">{id.addrs.map(a => <li key={a}><code>{a}</code></li>)}</ul></dd>
             </dl>
           )}
@@ -49,7 +53,7 @@ export function OverviewPage (): ReactNode {
               <dt>Connections</dt><dd>{h.connections}</dd>
               <dt>Store keys</dt><dd>{h.store.keys}</dd>
               <dt>Remote updates</dt><dd>{h.store.remoteUpdates}</dd>
-              <dt>Dropped / invalid</dt><dd>{h.store.droppedMessages} messages, {h.store.invalidRecords} records, {h.droppedAnnouncements} announcements</dd>
+              <dt>Dropped records</dt><dd>{h.store.droppedMessages}{h.store.droppedMessages > 0 && h.store.dropped != null && <> ({dropSummary(h.store.dropped)})</>}; {h.droppedAnnouncements} announcements</dd>
             </dl>
           )}
         </section>
@@ -71,4 +75,9 @@ export function OverviewPage (): ReactNode {
       </section>
     </>
   )
+}
+
+/** Only the reasons that happened, e.g. "3 unauthorized, 1 bad-signature" */
+function dropSummary (dropped: Record<string, number>): string {
+  return Object.entries(dropped).filter(([, n]) => n > 0).map(([reason, n]) => `${n} ${reason}`).join(', ')
 }

@@ -1,0 +1,5 @@
+export { Records, type RecordChange, type StatusCell } from './records.js'
+export { recordsCatalog } from './catalog.js'
+export { writePolicy, describeAuthorization, type WriteAuthorization } from './policy.js'
+export { loadWriters, parseWriters, type WritersFile } from './writers.js'
+export * from './schemas.js'
