@@ -78,7 +78,10 @@ export class RecordSet {
 
   /** Sign and apply a local write. Throws on an invalid record or a forbidden key. */
   async write (key: string, value: JsonValue): Promise<HeldRecord> {
-    (this.init.validator ?? new RecordValidator()).check(key, value)
+    checkKey(key)
+    // who may write comes first: a node that may not write a key learns that, not what the value lacks
+    this.checkAllowed(key)
+    ;(this.init.validator ?? new RecordValidator()).check(key, value)
     return this.sign(key, value)
   }
 
@@ -88,14 +91,17 @@ export class RecordSet {
     return this.sign(key, undefined)
   }
 
-  private async sign (key: string, value: JsonValue | undefined): Promise<HeldRecord> {
+  private checkAllowed (key: string): void {
     const why = this.denies(key)
     if (why != null) throw new UnauthorizedWriteError(`this node may not write "${key}": ${why}`, key)
+  }
+
+  private async sign (key: string, value: JsonValue | undefined): Promise<HeldRecord> {
+    this.checkAllowed(key)
     const version = this.clock.next(this.records.get(key)?.envelope.version)
     const text = value === undefined ? undefined : JSON.stringify(value)
     const envelope = await signEnvelope(this.init.privateKey, this.init.peerId, { key, version, ...(text === undefined ? {} : { value: text }) })
-    const held = this.apply(envelope, encodeEnvelope(envelope), value === undefined ? undefined : JSON.parse(text as string) as JsonValue, 'local')
-    return held
+    return this.apply(envelope, encodeEnvelope(envelope), value === undefined ? undefined : JSON.parse(text as string) as JsonValue, 'local')
   }
 
   /** Apply a record from a peer when it is valid, authorized and newer; otherwise say why not */

@@ -28,8 +28,9 @@ interface Cursor { epoch: Uint8Array, seq: number }
  *   peer for the records it changed after the cursor kept for that peer, one chunk of about
  *   SYNC_CHUNK_BYTES per request. Only one chunk is in flight, so neither side buffers more
  *   than one message, and the cursor moves after every applied chunk: a sync cut short resumes
- *   where it stopped, and a store of any size reaches a new node. Being asked makes the peer
- *   pull back, so both sides converge.
+ *   where it stopped, and a store of any size reaches a new node. Both ends of a new
+ *   connection pull, so both sides converge. (An answer must not trigger a pull back: two
+ *   peers would then pull from each other in an endless loop.)
  *
  * Wire (one length-prefixed stream, CBOR maps), puller A, answerer B, repeated until end:
  *   A → B  {e: epoch of B's feed the cursor is in (empty at first), s: seq A holds up to}
@@ -85,7 +86,8 @@ export class StoreReplicator {
         Object.assign(cursor, { epoch: msg.e, seq: msg.s })
         if (msg.end === true) break
       }
-      await stream.close()
+      await stream.close({ signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
+      this.init.log.debug({ peer: id, applied }, 'store sync done')
       return { applied }
     } catch (err) {
       stream.abort(err as Error)
@@ -121,9 +123,7 @@ export class StoreReplicator {
         end = last >= store.lastSeq
         await lp.write(cborg.encode({ e: store.epoch, r: chunk.map(c => c.bytes), s: last, end }), { signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
       }
-      await stream.close()
-      // a peer that pulls from us may hold records we lack: pull back
-      this.syncSoon(connection.remotePeer)
+      await stream.close({ signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
     } catch (err) {
       this.init.log.debug({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'store sync answer failed')
       stream.abort(err as Error)
