@@ -38,6 +38,7 @@ export function createApp (init: AppInit): Express {
   crdtRoutes(api, init.deps)
   eventRoutes(api, init.deps, init.jobs)
   for (const register of init.routes ?? []) register(api)
+  api.allowOnly()
   app.use(api.router)
 
   const document = new OpenApiGeneratorV3(api.registry.definitions).generateDocument({

@@ -7,7 +7,9 @@ import type { ApiDeps } from './deps.js'
 /** The replicated store, key by key (DistroMash's /crdt API: `{key, value}` pairs). */
 // a parsed JSON body is JSON by construction; the store checks size and per-key schemas
 const Json = z.any().refine(v => v !== undefined, 'value is required').openapi({ description: 'any JSON value' }) as z.ZodType<JsonValue>
-const Entry = z.object({ key: z.string().min(1).max(512), value: Json }).openapi('StoreEntry')
+// eslint-disable-next-line no-control-regex
+const StoreKey = z.string().min(1).max(512).regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters')
+const Entry = z.object({ key: StoreKey, value: Json }).openapi('StoreEntry')
 const KeyParam = z.object({ key: z.string().min(1).max(512).openapi({ description: 'URL-encoded key, e.g. status%2F12D3KooW…' }) })
 const ListQuery = z.object({ prefix: z.string().max(512).optional() })
 

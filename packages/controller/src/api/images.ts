@@ -20,13 +20,14 @@ export interface ImagesDeps {
 const JobSchema = z.object({
   id: z.string(), image: z.string(), state: z.enum(['running', 'done', 'failed']),
   bytesDone: z.number(), bytesTotal: z.number(), cid: z.string().optional(), digest: z.string().optional(),
-  platforms: z.array(z.string()).optional(), error: z.string().optional(), createdAt: z.string(), finishedAt: z.string().optional()
+  platforms: z.array(z.string()).optional(), error: z.string().optional(), errorName: z.string().optional(), createdAt: z.string(), finishedAt: z.string().optional()
 }).openapi('ImportJob')
 
 const ImportBody = z.object({
   name: z.string().min(1).max(512).openapi({ example: 'busybox' }),
   tag: z.string().max(128).optional().openapi({ example: '1.35.0', description: 'default latest; may also be given in name' }),
-  platforms: z.array(z.string().max(64)).max(16).optional().openapi({ example: ['linux/amd64'], description: 'default: every platform' })
+  platforms: z.array(z.string().max(64).regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/i, 'expected os/architecture[/variant], e.g. linux/arm64/v8')).max(16).optional()
+    .openapi({ example: ['linux/amd64'], description: 'default: every platform' })
 }).openapi('ImportRequest')
 
 const ImportQuery = z.object({
@@ -44,7 +45,8 @@ export function imageRoutes (deps: ImagesDeps): (api: ApiRouter) => void {
         202: { description: 'Import job started (or joined)', schema: JobSchema },
         200: { description: 'With wait=true: the imported image' },
         403: { description: 'This node is not a writer: it may not publish an image name for the mesh' },
-        502: { description: 'With wait=true: the import failed' }
+        404: { description: 'With wait=true: the upstream has no such image or platform' },
+        502: { description: 'With wait=true: the upstream failed or could not be reached' }
       },
       handler: async ({ body, query }) => {
         const denied = deps.denies()
@@ -78,7 +80,7 @@ export function imageRoutes (deps: ImagesDeps): (api: ApiRouter) => void {
     api.add({
       method: 'post', path: '/api/v1/pin/{cid}', tag: 'images', summary: 'Pin a CID on this node (fetches missing blocks from peers)',
       params: z.object({ cid: z.string().min(1).max(256) }),
-      responses: { 200: { description: 'Pinned' }, 504: { description: 'Blocks could not be fetched in time' } },
+      responses: { 200: { description: 'Pinned', schema: z.object({ cid: z.string(), pinned: z.boolean() }) }, 504: { description: 'Blocks could not be fetched in time' } },
       handler: async ({ params }) => {
         const cid = parseCid(params.cid)
         try {
@@ -110,8 +112,20 @@ function parseCid (text: string): CID {
   }
 }
 
+/** A failed import by why it failed: the client's mistake, an image the upstream does not have, or the upstream itself */
+const IMPORT_FAILURES: Record<string, [number, string]> = {
+  InvalidReferenceError: [400, 'VALIDATION'],
+  InvalidPlatformError: [400, 'VALIDATION'],
+  NotFoundError: [404, 'NOT_FOUND'],
+  PlatformNotFoundError: [404, 'NOT_FOUND'],
+  UnauthorizedWriteError: [403, 'FORBIDDEN']
+}
+
 function waited (job: ImportJob): Reply {
-  if (job.state === 'failed') throw new ApiError(502, 'IMPORT_FAILED', job.error ?? 'import failed')
+  if (job.state === 'failed') {
+    const [status, code] = IMPORT_FAILURES[job.errorName ?? ''] ?? [502, 'IMPORT_FAILED']
+    throw new ApiError(status, code, job.error ?? 'import failed')
+  }
   const [name, tag] = splitNameTag(job.image)
   return new Reply(200, { name, tag, cid: job.cid, digest: job.digest, platforms: job.platforms })
 }

@@ -37,6 +37,7 @@ export class Reply {
 export class ApiRouter {
   readonly router: Router = express.Router()
   readonly registry = new OpenAPIRegistry()
+  private readonly methods = new Map<string, Set<string>>()
 
   constructor (private readonly apiToken?: string) {
     this.registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' })
@@ -44,6 +45,8 @@ export class ApiRouter {
 
   add<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType> (spec: RouteSpec<P, Q, B>): void {
     this.document(spec)
+    const path = toExpressPath(spec.path)
+    this.methods.set(path, new Set([...this.methods.get(path) ?? [], spec.method.toUpperCase(), ...(spec.method === 'get' ? ['HEAD'] : [])]))
     const mutating = spec.method !== 'get'
     const handlers = mutating ? [bearerAuth(this.apiToken)] : []
     this.router[spec.method](toExpressPath(spec.path), ...handlers, async (req: Request, res: Response) => {
@@ -61,6 +64,17 @@ export class ApiRouter {
         res.json(out)
       }
     })
+  }
+
+  /** After every route: another method on a known path is 405 with the methods it has (RFC 9110) */
+  allowOnly (): void {
+    for (const [path, methods] of this.methods) {
+      const allow = [...methods].sort().join(', ')
+      this.router.all(path, (req, res, next) => {
+        res.set('Allow', allow)
+        next(new ApiError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path} (allowed: ${allow})`))
+      })
+    }
   }
 
   private document (spec: RouteSpec<ZodType, ZodType, ZodType>): void {

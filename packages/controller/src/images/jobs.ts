@@ -15,6 +15,8 @@ export interface ImportJob {
   digest?: string
   platforms?: string[]
   error?: string
+  /** The named error the import failed with (e.g. NotFoundError from the upstream), for mapping at the edge */
+  errorName?: string
   createdAt: string
   finishedAt?: string
 }
@@ -98,6 +100,7 @@ export class ImportJobs {
     } catch (err) {
       job.state = 'failed'
       job.error = (err as Error).message
+      job.errorName = (err as Error).name
       this.init.log.warn({ image: job.image, err: job.error }, 'import failed')
     }
     job.finishedAt = new Date().toISOString()
