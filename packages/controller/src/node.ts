@@ -116,6 +116,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       ]
     })
     const server = createServer(app)
+    // a client that half-closes after its request still gets its answer (Node's default aborts it)
+    ;(server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     await listen(server, config.apiPort, config.apiHost)
     stack.push(async () => { await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() }) })
     apiPort = portOf(server) ?? config.apiPort
