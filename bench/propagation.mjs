@@ -2,6 +2,8 @@
 // bench/propagation: N node processes on loopback under one swarm key. Measures the time from a
 // store write on one node (POST /api/v1/crdt) to its arrival on every other node (their
 // /api/v1/events streams), p50/p95 over W writes, and the RSS of each idle node.
+// Every record is signed by its writer and verified by each receiver: the cost per record of
+// both is measured in-process (the same code the nodes run) and printed beside the figures.
 // Usage: node bench/propagation.mjs [--nodes 10] [--writes 50]
 import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -61,6 +63,24 @@ async function follow (node, onKey, signal) {
 
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)] }
 const rssMb = async pid => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
+
+/** Sign+apply on a writer, verify+apply on a receiver, per record (median of 5 rounds of 500) */
+async function signingCost () {
+  const { MemoryStore } = await import('../packages/p2pcomm/dist/index.js')
+  const rounds = { sign: [], verify: [] }
+  for (let r = 0; r < 5; r++) {
+    const writer = await MemoryStore.create()
+    const receiver = await MemoryStore.create()
+    let t = performance.now()
+    for (let i = 0; i < 500; i++) await writer.put(`status/x/${i}`, { image: 'busybox:1.35.0', state: 'loaded', updatedAt: new Date().toISOString(), i })
+    rounds.sign.push((performance.now() - t) * 1000 / 500)
+    const records = writer.since(0, Infinity)
+    t = performance.now()
+    for (const { bytes } of records) if (!(await receiver.receive(bytes)).applied) throw new Error('a valid record was refused')
+    rounds.verify.push((performance.now() - t) * 1000 / 500)
+  }
+  return { sign: pct(rounds.sign, 50), verify: pct(rounds.verify, 50), spread: [Math.min(...rounds.verify), Math.max(...rounds.verify)] }
+}
 
 const dir = await mkdtemp(join(tmpdir(), 'dm-bench-prop-'))
 const nodes = []
@@ -132,6 +152,8 @@ try {
   console.log(`write → visible on one other, p50/p95   ${pct(perDelivery, 50).toFixed(1)} / ${pct(perDelivery, 95).toFixed(1)} ms`)
   console.log(`idle RSS per node, max (mean)           ${Math.max(...rss).toFixed(1).padStart(8)} MB   < ${TARGET_RSS_MB} MB  ${ok(Math.max(...rss), TARGET_RSS_MB)}   (${(rss.reduce((a, b) => a + b, 0) / N).toFixed(1)} MB mean)`)
   console.log(`idle RSS per node: ${rss.map(r => r.toFixed(0)).join(' ')} MB`)
+  const cost = await signingCost()
+  console.log(`per record: sign + apply ${cost.sign.toFixed(0)} µs on the writer; verify + apply ${cost.verify.toFixed(0)} µs on each receiver (range ${cost.spread.map(v => v.toFixed(0)).join('–')} µs)`)
 } finally {
   abort.abort()
   for (const n of nodes) n.child.kill('SIGTERM')
