@@ -37,6 +37,17 @@ describe('distromash CLI', () => {
     expect(stderr.trim()).toMatch(/^distromash: .*bad\.key: swarm key: key must be 64 hex characters, got 3$/)
   })
 
+  it('refuses an API off loopback without a token, and a writers file it cannot read, with exit 2 and one line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dm-cli-'))
+    const open = await runCli(['node', '--data-dir', dir, '--api-host', '0.0.0.0', '--swarm-port', '0', '--api-port', String(await freePort())])
+    expect(open.code).toBe(2)
+    expect(open.stderr.trim().split('\n')).toHaveLength(1)
+    expect(open.stderr).toMatch(/^distromash: invalid setting --api-host.*0\.0\.0\.0 is not a loopback address: set an API token/)
+    const missing = await runCli(['node', '--data-dir', dir, '--writers', join(dir, 'nope'), '--swarm-port', '0', '--api-port', String(await freePort()), '--peerstore', join(dir, 'none')])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr.trim()).toMatch(/^distromash: cannot read the writers file .*nope: ENOENT$/)
+  })
+
   it('exits 2 on an unknown command', async () => {
     const { code, stderr } = await runCli(['frobnicate'])
     expect(code).toBe(2)

@@ -42,6 +42,23 @@ describe('config', () => {
     expect(loadConfig(['--swarm-listen', '/ip4/127.0.0.1/tcp/1, /ip4/10.0.0.1/tcp/2'], {}, cwd).listen).toEqual(['/ip4/127.0.0.1/tcp/1', '/ip4/10.0.0.1/tcp/2'])
   })
 
+  it('reads the API token from a file, takes a writers file, and needs a token off loopback', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dm-cfg-'))
+    await writeFile(join(dir, 'token'), 'a-token-from-a-file-0123\n')
+    expect(loadConfig(['--api-token-file', join(dir, 'token')], {}, cwd).apiToken).toBe('a-token-from-a-file-0123')
+    expect(loadConfig(['--api-host', '10.0.0.5', '--api-token-file', join(dir, 'token')], {}, cwd).apiHost).toBe('10.0.0.5')
+    expect(() => loadConfig(['--api-host', '10.0.0.5'], {}, cwd)).toThrow(/--api-host.*not a loopback address/)
+    expect(loadConfig(['--api-host', 'localhost'], {}, cwd).apiHost).toBe('localhost')
+    expect(loadConfig(['--api-host', '::1'], {}, cwd).apiHost).toBe('::1')
+    await writeFile(join(dir, 'short'), 'short\n')
+    expect(() => loadConfig(['--api-token-file', join(dir, 'short')], {}, cwd)).toThrow(/--api-token-file.*16 characters/)
+    expect(() => loadConfig(['--api-token-file', join(dir, 'none')], {}, cwd)).toThrow(/--api-token-file.*ENOENT/)
+    expect(loadConfig([], { DISTROMASH_WRITERS: '/etc/w' }, cwd).writersPath).toBe('/etc/w')
+    expect(loadConfig(['--data-dir', dir], {}, cwd).writersPath).toBeUndefined()
+    await writeFile(join(dir, 'writers'), '')
+    expect(loadConfig(['--data-dir', dir], {}, cwd).writersPath).toBe(join(dir, 'writers'))
+  })
+
   it('names the setting at fault', () => {
     expect(() => loadConfig(['--api-port', 'abc'], {}, cwd)).toThrow(/invalid setting --api-port \(DISTROMASH_API_PORT\)/)
     expect(() => loadConfig([], { DISTROMASH_API_PORT: '70000' }, cwd)).toThrow(/--api-port/)
