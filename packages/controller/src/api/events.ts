@@ -9,12 +9,13 @@ const KEEPALIVE_MS = 15_000
 /**
  * Server-sent events, so the dashboard and tools follow the mesh live instead of polling:
  * `store` for every change of the replicated store, and typed views of it — `replication`
- * (a status cell), `strategy` (a strategy or its assignment changed) — plus `job` (imports).
+ * (a status cell), `strategy` (a strategy or its assignment changed), `image` (a name:tag was
+ * recorded or removed) — plus `job` (imports). Clients never parse store keys.
  */
 export function eventRoutes (api: ApiRouter, deps: ApiDeps, jobs?: ImportJobs): void {
   api.add({
     method: 'get', path: '/api/v1/events', tag: 'events', summary: 'Live changes as server-sent events (text/event-stream)',
-    responses: { 200: { description: 'An endless stream of `store`, `replication`, `strategy` and `job` events (docs/api.md)', schema: z.string() } },
+    responses: { 200: { description: 'An endless stream of `store`, `replication`, `strategy`, `image` and `job` events (docs/api.md)', schema: z.string() } },
     handler: async (_input, req, res) => { stream(req, res, deps, jobs) }
   })
 }
@@ -32,6 +33,7 @@ function stream (req: Request, res: Response, deps: ApiDeps, jobs?: ImportJobs):
     send('store', { key: change.storeKey, value: change.value, origin: change.origin, author: change.author })
     if (change.kind === 'status') send('replication', change.value != null ? { ...change.value, peerId: change.peerId } : { peerId: change.peerId, image: change.image, deleted: true })
     if (change.kind === 'strategy' || change.kind === 'assignment') send('strategy', { key: change.key, ...(change.value == null && change.kind === 'strategy' ? { deleted: true } : {}) })
+    if (change.kind === 'image') send('image', { nametag: change.nametag, ...(change.value == null ? { deleted: true } : { cid: change.value.cid }) })
   })
   const offJobs = jobs?.subscribe(job => { send('job', job) })
   const keepalive = setInterval(() => { res.write(': keepalive\n\n') }, KEEPALIVE_MS)

@@ -1,6 +1,6 @@
 import type { EventName } from './types'
 
-export const EVENT_NAMES: EventName[] = ['store', 'replication', 'strategy', 'job', 'peers']
+export const EVENT_NAMES: EventName[] = ['store', 'replication', 'strategy', 'image', 'job', 'peers']
 
 export type LiveStatus =
   | { state: 'connecting' }

@@ -1,7 +1,7 @@
 import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
 import { ApiError, api } from './client'
 import { connectEvents, type LiveStatus } from './events'
-import type { EventName, StoreEntry } from './types'
+import type { EventName } from './types'
 
 type Listener = (name: EventName | 'reconnect', data: unknown) => void
 
@@ -108,15 +108,12 @@ export function useResource<T> (load: () => Promise<T>, o: ResourceOptions<T> = 
   return { ...state, reload }
 }
 
-const isKey = (prefix: string) => (_name: EventName, data: unknown): boolean =>
-  typeof (data as StoreEntry | undefined)?.key === 'string' && (data as StoreEntry).key.startsWith(prefix)
-
 export const useIdentity = () => useResource(api.identity, { events: ['peers'] })
 export const useHealth = () => useResource(api.health, { events: ['peers', 'store'], debounceMs: 1000, pollMs: 10_000 })
 export const usePeers = () => useResource(api.peers, { events: ['peers'], pollMs: 5000 })
 export const useStrategies = () => useResource(api.strategies, { events: ['strategy', 'replication'] })
 export const useReplication = () => useResource(api.replication, { events: ['replication', 'peers'] })
-export const useImages = () => useResource(api.images, { events: ['store'], filter: isKey('image/') })
+export const useImages = () => useResource(api.images, { events: ['image'] })
 export const useJobs = () => useResource(api.jobs, { events: ['job'], pollWhile: jobs => jobs.some(j => j.state === 'running') })
 export const useStore = () => useResource(() => api.crdt(), { events: ['store'] })
 
