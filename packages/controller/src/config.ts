@@ -10,6 +10,17 @@ import { z } from 'zod'
  * defaults < .env file < environment (DISTROMASH_*) < command-line flags.
  */
 const port = z.coerce.number().int().min(0).max(65535)
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3, t: 1e12, tb: 1e12, tib: 1024 ** 4 }
+/** A byte size: 1048576, 512MiB, 20GiB, 1.5GB */
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(v))
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()]
+  if (m == null || unit == null) {
+    ctx.addIssue({ code: 'custom', message: 'must be a size like 1048576, 512MiB or 20GiB' })
+    return z.NEVER
+  }
+  return Math.floor(Number(m[1]) * unit)
+})
 const bool = z.union([z.boolean(), z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off', ''])])
   .transform(v => v === true || v === '1' || v === 'true' || v === 'yes' || v === 'on')
 
@@ -26,6 +37,12 @@ export const ConfigSchema = z.object({
   /** Overrides swarmPort: comma-separated multiaddrs */
   swarmListen: z.string().optional(),
   registryHost: z.string().min(1).default('127.0.0.1'),
+  /** Host names the API and registry answer besides IP addresses and localhost (DNS rebinding defence) */
+  allowedHosts: z.string().optional(),
+  /** Registry upload sessions open at once */
+  maxUploadSessions: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** Bytes one registry upload session may hold (one blob) */
+  maxUploadSize: size.default(16 * 1024 ** 3),
   registryPort: port.default(5005),
   peerstore: z.string().min(1).default('data/peerstore'),
   swarmKey: z.string().min(1).optional(),
@@ -37,7 +54,7 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
 }).strict()
 
-export type Config = z.infer<typeof ConfigSchema> & { swarmKeyPath?: string, writersPath?: string, listen: string[] }
+export type Config = Omit<z.infer<typeof ConfigSchema>, 'allowedHosts'> & { swarmKeyPath?: string, writersPath?: string, listen: string[], allowedHosts: string[] }
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -55,6 +72,9 @@ const FLAGS = {
   'swarm-listen': 'swarmListen',
   'registry-host': 'registryHost',
   'registry-port': 'registryPort',
+  'allowed-hosts': 'allowedHosts',
+  'max-upload-sessions': 'maxUploadSessions',
+  'max-upload-size': 'maxUploadSize',
   peerstore: 'peerstore',
   'swarm-key': 'swarmKey',
   'force-pnet': 'forcePnet',
@@ -92,7 +112,8 @@ function finish (parsed: z.infer<typeof ConfigSchema>): Config {
   if (!isLoopback(config.apiHost) && config.apiToken == null) {
     throw new ConfigError('--api-host', `${config.apiHost} is not a loopback address: set an API token (--api-token or --api-token-file) to listen there`)
   }
-  return { ...config, swarmKeyPath, writersPath, listen }
+  const allowedHosts = (config.allowedHosts ?? '').split(',').map(h => h.trim().toLowerCase()).filter(h => h !== '')
+  return { ...config, swarmKeyPath, writersPath, listen, allowedHosts }
 }
 
 function readTokenFile (path: string | undefined): string | undefined {

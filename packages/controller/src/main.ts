@@ -30,6 +30,10 @@ node flags (also DISTROMASH_<FLAG> in the environment or .env):
   --docker-host URL     e.g. unix:///var/run/docker.sock
   --upstream URL        upstream registry, default Docker Hub
   --registry-host H     default 127.0.0.1
+  --allowed-hosts NAMES comma-separated host names the API and registry answer besides
+                        IP addresses and localhost (DNS rebinding defence)
+  --max-upload-sessions N  registry uploads open at once (default 256)
+  --max-upload-size SIZE   bytes one registry upload may hold (default 16GiB)
   --grace-period S      seconds a silent peer keeps its replicas (default 60)
   --log-level L         default info`
 

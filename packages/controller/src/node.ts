@@ -105,6 +105,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const app = createApp({
       deps: apiDeps(mesh, records, authorization, () => ready),
       apiToken: config.apiToken,
+      allowedHosts: config.allowedHosts,
       version: VERSION,
       log,
       jobs,
@@ -116,8 +117,6 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       ]
     })
     const server = createServer(app)
-    // a client that half-closes after its request still gets its answer (Node's default aborts it)
-    ;(server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
     await listen(server, config.apiPort, config.apiHost)
     stack.push(async () => { await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() }) })
     apiPort = portOf(server) ?? config.apiPort
@@ -173,7 +172,7 @@ async function startRegistry (config: Config, mesh: MeshNode, catalog: Catalog, 
     uploadsDir,
     log,
     pins: { add: async (cid: CID) => { await pins.add(cid, `push:${cid.toString()}`) } }
-  }, { importedBy: mesh.peerId })
+  }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize })
   await registry.listen(config.registryPort, config.registryHost)
   return registry
 }

@@ -36,11 +36,31 @@ describe('API of a running node', () => {
     expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`)).status).toBe(404)
   })
 
-  it('validates records against the schema of their key prefix', async () => {
-    const res = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key: 'status/12D3KooWabc/busybox:1.35.0', value: { state: 'loaded' } }) })
+  it('validates records against the schema of their key prefix, and refuses another peer\'s records', async () => {
+    const { peerId } = (await node.api<{ peerId: string }>('/api/v1/identity')).body
+    const res = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key: `status/${peerId}/busybox:1.35.0`, value: { state: 'loaded' } }) })
     expect(res.status).toBe(400)
     expect(res.body.error.field).toBe('value')
-    expect(res.body.error.message).toMatch(/status\/12D3KooWabc/)
+    expect(res.body.error.message).toMatch(new RegExp(`status/${peerId}`))
+    const other = await node.api<ErrorBody>('/api/v1/crdt', { method: 'POST', headers: auth, body: JSON.stringify({ key: 'status/12D3KooWabc/busybox:1.35.0', value: { state: 'loaded' } }) })
+    expect(other.status).toBe(403)
+    expect(other.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/peer it describes/) })
+  })
+
+  it('refuses a foreign Host (DNS rebinding) on the API with 403 naming the field', async () => {
+    const { request } = await import('node:http')
+    const url = new URL(node.apiUrl)
+    const answer = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: '/api/v1/identity', headers: { host: `evil.example:${url.port}` } }, res => {
+        let body = ''
+        res.on('data', d => { body += String(d) })
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(answer.status).toBe(403)
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'HOST_NOT_ALLOWED', field: 'host' } })
   })
 
   it('requires the bearer token on mutating endpoints only', async () => {
@@ -94,7 +114,8 @@ describe('API of a running node', () => {
     while (!text.includes('sse/k')) text += new TextDecoder().decode((await reader.read()).value)
     controller.abort()
     const { peerId } = (await node.api<{ peerId: string }>('/api/v1/identity')).body
-    expect(text).toContain(`event: store\ndata: {"key":"sse/k","value":7,"origin":"local","author":"${peerId}"}`)
+    // keys, not values: a client fetches what it wants
+    expect(text).toContain(`event: store\ndata: {"key":"sse/k","origin":"local","author":"${peerId}"}`)
   })
 
   it('sends no CORS headers', async () => {

@@ -56,8 +56,9 @@ describe('image import API', () => {
     expect(job.state).toBe('failed')
     expect(job.error).toMatch(/unknown|not found|404/i)
     const waited = await node.api<ErrorBody>('/api/v1/image?wait=true', { method: 'POST', body: JSON.stringify({ name: 'test/missing', tag: '9' }) })
-    expect(waited.status).toBe(502)
-    expect(waited.body.error.code).toBe('IMPORT_FAILED')
+    // the upstream answered: it has no such image (an upstream that fails or cannot be reached is 502)
+    expect(waited.status).toBe(404)
+    expect(waited.body.error.code).toBe('NOT_FOUND')
   })
 
   it('rejects bad input with 400 naming the field', async () => {

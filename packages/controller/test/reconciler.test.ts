@@ -37,7 +37,7 @@ async function twoPlatformImage (blockstore: Blockstore): Promise<{ cid: string,
   return { cid: root.cid.toString(), amd64Layer: layers.amd64 as Digest, arm64Layer: layers.arm64 as Digest }
 }
 
-async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: string) => Promise<string>) {
+async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: string) => Promise<string>, poisoned?: string) {
   const source = createHeliaLight()
   const image = await twoPlatformImage(source.blockstore)
   // this node starts empty; blocks "arrive from the mesh" by copying from the source on demand
@@ -56,7 +56,10 @@ async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: s
   lastRecords = records
   const docker = new MemoryDockerEngine(arch, resolvePull)
   const pins = new PinSet(helia.pins)
-  const reconciler = new Reconciler({ peerId: ME, records: records, resolve: async n => (n === 'app:1' ? { cid: image.cid } : undefined), blockstore, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
+  const reconciler = new Reconciler({ peerId: ME, records: records, resolve: async n => {
+    if (n === poisoned) throw new Error(`cannot resolve ${n}`)
+    return n === 'app:1' ? { cid: image.cid } : undefined
+  }, blockstore, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
   return { image, helia, records, docker, pins, reconciler }
 }
 
@@ -143,6 +146,19 @@ describe('reconciler', () => {
     await new Promise(resolve => setTimeout(resolve, 300))
     expect(docker.pulls).toHaveLength(1)
     await again.stop()
+  })
+
+  it('one image that fails its pass (a poison record) is failed with a retry time, and the others proceed', async () => {
+    const { records, reconciler } = await setup('linux/amd64', undefined, 'aaa:1')
+    // the poisoned image comes first in the order of the pass
+    await records.putStrategy({ ...strategy('s0'), nametag: 'aaa:1' })
+    await records.putAssignment('s0', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'loaded', 'the healthy image loaded')
+    expect(await records.status(ME, 'aaa:1')).toMatchObject({ state: 'failed', error: 'cannot resolve aaa:1', attempts: 1, retryAt: expect.any(String) })
+    await reconciler.stop()
   })
 
   it('records a failure with a retry time instead of hiding it', async () => {

@@ -28,6 +28,7 @@ export {
 } from './catalog.js'
 export { memoryCatalog } from './catalog-memory.js'
 export { createRegistry, type Registry } from './registry/server.js'
+export { hostAllowed } from './registry/host.js'
 export type { RegistryComponents, RegistryInit, RegistryLogger } from './registry/components.js'
 export {
   RegistryError, NameInvalidError, NameUnknownError, ManifestUnknownError, BlobUnknownError, ManifestBlobUnknownError,

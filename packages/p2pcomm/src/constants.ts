@@ -17,6 +17,10 @@ export const MAX_VALUE_DEPTH = 32
 export const SYNC_CHUNK_BYTES = 256 * 1024
 /** One sync message: a chunk, or one record at its largest, with framing */
 export const MAX_SYNC_MESSAGE_BYTES = 1024 * 1024
+/** Pulls from peers running at once (more wait in a queue): at most this many sync messages are buffered */
+export const MAX_CONCURRENT_PULLS = 4
+/** Sync answers in flight at once, all peers together; one more stream is refused */
+export const MAX_SYNC_ANSWERS = 8
 /** A record whose version is further ahead of this node's clock is dropped (accepted later, once time catches up) */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000
 

@@ -1,13 +1,14 @@
 import { OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import express, { type Express } from 'express'
+import { hostAllowed } from '@distromash/multiplatform2ipfs'
+import express, { type Express, type RequestHandler } from 'express'
 import swaggerUi from 'swagger-ui-express'
 import { crdtRoutes } from './crdt.js'
 import { eventRoutes } from './events.js'
 import type { ApiDeps } from './deps.js'
 import type { ImportJobs } from '../images/jobs.js'
-import { errorHandler, notFoundHandler } from './errors.js'
+import { ApiError, errorHandler, notFoundHandler } from './errors.js'
 import { nodeRoutes } from './node.js'
 import { ApiRouter } from './route.js'
 
@@ -24,6 +25,17 @@ export interface AppInit {
   bodyLimit?: string
   /** The built dashboard (packages/web/dist), served at / */
   webRoot?: string
+  /** Host names answered besides IP addresses and localhost */
+  allowedHosts?: string[]
+}
+
+/** DNS rebinding: a hostile page whose domain resolves to 127.0.0.1 still sends its own name in Host */
+function allowedHostsOnly (names: string[]): RequestHandler {
+  const allowed = new Set(names)
+  return (req, _res, next) => {
+    if (hostAllowed(req.headers.host, allowed)) { next(); return }
+    next(new ApiError(403, 'HOST_NOT_ALLOWED', `host "${String(req.headers.host ?? '').slice(0, 100)}" is not served here; add it with --allowed-hosts`, 'host'))
+  }
 }
 
 /** The REST API: /api/v1, /health, /openapi.json and Swagger UI at /swagger. No CORS: same origin only. */
@@ -31,6 +43,7 @@ export function createApp (init: AppInit): Express {
   const app = express()
   app.disable('x-powered-by')
   app.set('query parser', 'simple')
+  app.use(allowedHostsOnly(init.allowedHosts ?? []))
   app.use(express.json({ limit: init.bodyLimit ?? '1mb', strict: false }))
 
   const api = new ApiRouter(init.apiToken)

@@ -3,20 +3,39 @@ import { z } from 'zod'
 import type { ImportJobs } from '../images/jobs.js'
 import type { ApiRouter } from './route.js'
 import type { ApiDeps } from './deps.js'
+import { ApiError } from './errors.js'
 
 const KEEPALIVE_MS = 15_000
+/** Event streams open at once; one more is refused with 503 and Retry-After */
+export const MAX_EVENT_STREAMS = 64
+/** A client that leaves this much unread is dropped: it would otherwise hold memory without bound */
+export const MAX_UNREAD_EVENT_BYTES = 256 * 1024
 
 /**
  * Server-sent events, so the dashboard and tools follow the mesh live instead of polling:
  * `store` for every change of the replicated store, and typed views of it — `replication`
  * (a status cell), `strategy` (a strategy or its assignment changed), `image` (a name:tag was
- * recorded or removed) — plus `job` (imports). Clients never parse store keys.
+ * recorded or removed) — plus `job` (imports). Clients never parse store keys. Events are small
+ * (a `store` event names the key, not its value: a client fetches what it wants), streams are
+ * capped, and a client that stops reading is dropped.
  */
 export function eventRoutes (api: ApiRouter, deps: ApiDeps, jobs?: ImportJobs): void {
+  let open = 0
   api.add({
     method: 'get', path: '/api/v1/events', tag: 'events', summary: 'Live changes as server-sent events (text/event-stream)',
-    responses: { 200: { description: 'An endless stream of `store`, `replication`, `strategy`, `image` and `job` events (docs/api.md)', schema: z.string() } },
-    handler: async (_input, req, res) => { stream(req, res, deps, jobs) }
+    responses: {
+      200: { description: 'An endless stream of `store`, `replication`, `strategy`, `image` and `job` events (docs/api.md)', schema: z.string() },
+      503: { description: `Already ${MAX_EVENT_STREAMS} event streams open` }
+    },
+    handler: async (_input, req, res) => {
+      if (open >= MAX_EVENT_STREAMS) {
+        res.set('Retry-After', '5')
+        throw new ApiError(503, 'TOO_MANY_STREAMS', `${MAX_EVENT_STREAMS} event streams are open already`)
+      }
+      open++
+      res.once('close', () => { open-- })
+      stream(req, res, deps, jobs)
+    }
   })
 }
 
@@ -28,15 +47,19 @@ function stream (req: Request, res: Response, deps: ApiDeps, jobs?: ImportJobs):
     'x-accel-buffering': 'no'
   })
   res.write(': connected\n\n')
-  const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
+  const write = (text: string): void => {
+    if (res.writableLength > MAX_UNREAD_EVENT_BYTES) { res.destroy(); return }
+    res.write(text)
+  }
+  const send = (event: string, data: unknown): void => { write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
   const offStore = deps.records.watch(change => {
-    send('store', { key: change.storeKey, value: change.value, origin: change.origin, author: change.author })
+    send('store', { key: change.storeKey, ...(change.value === undefined ? { deleted: true } : {}), origin: change.origin, author: change.author })
     if (change.kind === 'status') send('replication', change.value != null ? { ...change.value, peerId: change.peerId } : { peerId: change.peerId, image: change.image, deleted: true })
     if (change.kind === 'strategy' || change.kind === 'assignment') send('strategy', { key: change.key, ...(change.value == null && change.kind === 'strategy' ? { deleted: true } : {}) })
     if (change.kind === 'image') send('image', { nametag: change.nametag, ...(change.value == null ? { deleted: true } : { cid: change.value.cid }) })
   })
   const offJobs = jobs?.subscribe(job => { send('job', job) })
-  const keepalive = setInterval(() => { res.write(': keepalive\n\n') }, KEEPALIVE_MS)
+  const keepalive = setInterval(() => { write(': keepalive\n\n') }, KEEPALIVE_MS)
   req.on('close', () => {
     clearInterval(keepalive)
     offStore()

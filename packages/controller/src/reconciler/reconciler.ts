@@ -101,13 +101,24 @@ export class Reconciler {
     const { records, peerId } = this.init
     const desired = await desiredImages(records, peerId)
     const statuses = await ownStatuses(records, peerId)
-    for (const image of desired.keys()) await this.ensure(image, statuses.get(image))
+    // one image's fault (a record it cannot write, an engine error) must not stop the others
+    for (const image of desired.keys()) {
+      await this.ensure(image, statuses.get(image)).catch(async (err: Error) => { await this.contain(image, statuses.get(image), err) })
+    }
     for (const [image, status] of statuses) {
       if (!desired.has(image) && !this.running.has(image)) this.launch(image, async signal => this.release(image, status, signal))
     }
     for (const [image, controller] of this.running) {
       if (!desired.has(image) && !controller.signal.aborted && statuses.get(image)?.state !== 'removing') controller.abort()
     }
+  }
+
+  /** The image is failed, with its reason and a retry time, when that can be written; the pass goes on either way */
+  private async contain (image: string, status: ReplicationStatus | undefined, err: Error): Promise<void> {
+    this.init.log.warn({ image, err: err.message }, 'could not reconcile image')
+    const attempts = (status?.attempts ?? 0) + 1
+    const retryAt = new Date(Date.now() + Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS)).toISOString()
+    await this.report(image, status?.cid ?? '', 'failed', { error: err.message, retryAt, attempts }).catch(() => { /* e.g. a name too long for its key */ })
   }
 
   private async ensure (image: string, status: ReplicationStatus | undefined): Promise<void> {

@@ -1,10 +1,18 @@
 import { cidRecordSchema, imageRecordSchema } from '@distromash/multiplatform2ipfs'
 import type { RecordSchema } from '@distromash/p2pcomm'
 import { z } from 'zod'
-import { STRATEGY_TYPES } from '../strategies/strategy.js'
 import { ASSIGNMENT_PREFIX, CID_PREFIX, IMAGE_PREFIX, STATUS_PREFIX, STRATEGY_PREFIX } from './keys.js'
 
 /** Every record's schema: local writes are refused, and records from peers dropped, when they fail it. */
+
+/**
+ * An image name:tag at its longest: distribution caps a name at 255 characters and a tag at 128.
+ * Every key derived from one (strategy/…, status/<peer>/…) then stays well under the store's 512.
+ */
+export const MAX_NAMETAG = 384
+
+export const STRATEGY_TYPES = ['percentage', 'target'] as const
+export type StrategyType = typeof STRATEGY_TYPES[number]
 
 export const ImportStateSchema = z.object({
   state: z.enum(['importing', 'failed']),
@@ -16,7 +24,7 @@ export const StrategyRecordSchema = z.object({
   key: z.string().max(600),
   type: z.enum(STRATEGY_TYPES),
   /** Normalised image name:tag (familiar form, e.g. busybox:1.35.0) */
-  nametag: z.string().max(512),
+  nametag: z.string().max(MAX_NAMETAG),
   percentage: z.number().int().min(1).max(100).optional(),
   target: z.string().max(128).optional(),
   execute: z.boolean(),
@@ -44,7 +52,7 @@ export const REPLICATION_STATES = ['pending', 'fetching', 'pinned', 'loaded', 'f
 export type ReplicationState = typeof REPLICATION_STATES[number]
 
 export const ReplicationStatusSchema = z.object({
-  image: z.string().max(512),
+  image: z.string().max(MAX_NAMETAG),
   cid: z.string().max(256),
   state: z.enum(REPLICATION_STATES),
   bytesDone: z.number().int().min(0).optional(),

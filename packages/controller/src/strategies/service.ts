@@ -3,6 +3,7 @@ import { formatReference, parseReference, type ImageReference } from '@distromas
 import { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import type { ImportJobs } from '../images/jobs.js'
+import { STRATEGY_PREFIX } from '../records/keys.js'
 import type { Records } from '../records/records.js'
 import type { Assignment, ReplicationStatus, StrategyRecord } from '../records/schemas.js'
 import type { Assigner } from './assigner.js'
@@ -101,7 +102,7 @@ export class StrategyService {
   /** Before any work: a node that is not a writer would only start an import and write records the mesh drops */
   private mayWrite (): void {
     const denied = this.init.records.deniesDesiredState()
-    if (denied != null) throw new UnauthorizedWriteError(`this node may not change strategies: ${denied}`, 'strategy/')
+    if (denied != null) throw new UnauthorizedWriteError(`this node may not change strategies: ${denied}`, STRATEGY_PREFIX)
   }
 
   private async record (key: string): Promise<StrategyRecord> {

@@ -1,15 +1,16 @@
 import { z } from 'zod'
+import { MAX_NAMETAG, STRATEGY_TYPES, type StrategyType } from '../records/schemas.js'
 
 /**
  * A replication strategy as users POST it (DistroMash-compatible). As it is kept in the
  * replicated store, it is a StrategyRecord (records/schemas.ts).
  */
-export const STRATEGY_TYPES = ['percentage', 'target'] as const
-export type StrategyType = typeof STRATEGY_TYPES[number]
+
+export { STRATEGY_TYPES, type StrategyType }
 
 export const StrategyInputSchema = z.object({
   type: z.enum(STRATEGY_TYPES),
-  nametag: z.string().min(1).max(512),
+  nametag: z.string().min(1).max(MAX_NAMETAG),
   // the field a type does not use is still sent by DistroMash clients ("target": "doesntmatter"): accept anything there
   percentage: z.unknown().optional(),
   target: z.unknown().optional(),

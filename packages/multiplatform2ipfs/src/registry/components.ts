@@ -30,10 +30,21 @@ export interface RegistryInit {
   readAhead?: number
   /** Recorded as `importedBy` for pushed images (a peer id; default "local"). */
   importedBy?: string
-  /** Upload sessions idle this long are deleted (default 1 h). */
+  /** Upload sessions idle this long are deleted (default 10 min) */
   uploadIdleMs?: number
+  /** Upload sessions open at once; one more is refused with 429 (default 256) */
+  maxUploadSessions?: number
+  /** Bytes one upload session may hold (default 16 GiB: a blob, so as large as a layer gets) */
+  maxUploadBytes?: number
+  /** Uploads are refused while the uploads directory's disk has less free space than this (default 1 GiB) */
+  diskReserveBytes?: number
+  /** Host names accepted besides IP literals and localhost (DNS rebinding defence, host.ts) */
+  allowedHosts?: string[]
 }
 
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000
 export const DEFAULT_READ_AHEAD = 16
-export const DEFAULT_UPLOAD_IDLE_MS = 60 * 60 * 1000
+export const DEFAULT_UPLOAD_IDLE_MS = 10 * 60 * 1000
+export const DEFAULT_MAX_UPLOAD_SESSIONS = 256
+export const DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 ** 3
+export const DEFAULT_DISK_RESERVE_BYTES = 1024 ** 3

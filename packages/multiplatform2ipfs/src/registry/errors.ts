@@ -25,6 +25,12 @@ export class UploadInvalidError extends RegistryError { override name = 'UploadI
 export class RangeInvalidError extends RegistryError { override name = 'RangeInvalidError' }
 export class SizeInvalidError extends RegistryError { override name = 'SizeInvalidError' }
 export class UnsupportedError extends RegistryError { override name = 'UnsupportedError' }
+/** Too many upload sessions are open: a client must finish or cancel some first */
+export class TooManyUploadsError extends RegistryError { override name = 'TooManyUploadsError' }
+/** An upload session grew past the size limit */
+export class UploadTooLargeError extends RegistryError { override name = 'UploadTooLargeError' }
+/** The uploads directory's disk has less free space than the reserve */
+export class DiskFullError extends RegistryError { override name = 'DiskFullError' }
 /** This node may not record a name:tag for the mesh (it is not a writer) */
 export class DeniedError extends RegistryError { override name = 'DeniedError' }
 /** Blocks did not arrive (from the local store or the mesh) within the stall timeout. */
@@ -33,7 +39,7 @@ export class BlockTimeoutError extends RegistryError { override name = 'BlockTim
 export type OciErrorCode =
   | 'BLOB_UNKNOWN' | 'BLOB_UPLOAD_INVALID' | 'BLOB_UPLOAD_UNKNOWN' | 'DIGEST_INVALID' | 'MANIFEST_BLOB_UNKNOWN'
   | 'MANIFEST_INVALID' | 'MANIFEST_UNKNOWN' | 'NAME_INVALID' | 'NAME_UNKNOWN' | 'SIZE_INVALID'
-  | 'RANGE_INVALID' | 'UNSUPPORTED' | 'DENIED' | 'UNAVAILABLE' | 'UNKNOWN'
+  | 'RANGE_INVALID' | 'UNSUPPORTED' | 'DENIED' | 'TOOMANYREQUESTS' | 'UNAVAILABLE' | 'UNKNOWN'
 
 export interface OciErrorMapping {
   code: OciErrorCode
@@ -60,6 +66,9 @@ const TABLE: Record<string, OciErrorMapping> = {
   [ManifestTooLargeError.name]: { code: 'MANIFEST_INVALID', status: 413 },
   [UnsupportedError.name]: { code: 'UNSUPPORTED', status: 405 },
   [DeniedError.name]: { code: 'DENIED', status: 403 },
+  [TooManyUploadsError.name]: { code: 'TOOMANYREQUESTS', status: 429 },
+  [UploadTooLargeError.name]: { code: 'SIZE_INVALID', status: 413 },
+  [DiskFullError.name]: { code: 'UNAVAILABLE', status: 507 },
   [BlockTimeoutError.name]: { code: 'UNAVAILABLE', status: 503 }
 }
 

@@ -10,7 +10,7 @@ import { isAttestation, parseManifest, type Descriptor, type ParsedManifest } fr
 import { formatPlatform } from '../platform.js'
 import { familiarName, parseReference } from '../reference.js'
 import { sha256Digest, type Digest } from '../digest.js'
-import { DigestMismatchError, InvalidManifestError } from '../errors.js'
+import { DigestMismatchError, InvalidManifestError, ManifestTooLargeError } from '../errors.js'
 import { MAX_MANIFEST_BYTES } from '../constants.js'
 import { ManifestBlobUnknownError } from './errors.js'
 import { readUnixFsFile } from './block-reader.js'
@@ -57,6 +57,8 @@ export function manifestPusher (components: RegistryComponents, importedBy: stri
     for (const child of parsed.index.manifests) {
       const file = await requireBlob(child, into.blobs, read)
       if (file === undefined) continue
+      // the stored size, not the descriptor's claim: a 250-byte index could name a 300 MiB blob as a child
+      if (file.size > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(`child manifest ${child.digest} is ${file.size} bytes, over the ${MAX_MANIFEST_BYTES} byte limit`)
       const bytes = Buffer.concat(await all(readUnixFsFile(blockstore, file.cid, read)))
       const childParsed = parseManifest(bytes, child.mediaType)
       if (childParsed.kind !== 'manifest') throw new InvalidManifestError(`nested index ${child.digest} is not supported`)

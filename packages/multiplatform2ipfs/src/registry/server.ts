@@ -7,7 +7,8 @@
 import { createServer, type RequestListener, type Server } from 'node:http'
 import { DEFAULT_READ_AHEAD, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_UPLOAD_IDLE_MS, type RegistryComponents, type RegistryInit } from './components.js'
 import { serveBlob } from './blobs.js'
-import { NameInvalidError, UnsupportedError } from './errors.js'
+import { DeniedError, NameInvalidError, UnsupportedError } from './errors.js'
+import { hostAllowed } from './host.js'
 import { requestContext, sendError, sendJson, type RequestContext } from './http.js'
 import { handleManifest } from './manifests.js'
 import { validateName } from './names.js'
@@ -32,13 +33,15 @@ const MAX_PATH = 1024
 
 export function createRegistry (components: RegistryComponents, init: RegistryInit = {}): Registry {
   const storage = new RegistryStorage(components)
-  const sessions = new UploadSessions(components)
+  const sessions = new UploadSessions(components, init)
   const pusher = manifestPusher(components, init.importedBy ?? 'local')
   const stallTimeoutMs = init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS
   const readAhead = init.readAhead ?? DEFAULT_READ_AHEAD
   const idleMs = init.uploadIdleMs ?? DEFAULT_UPLOAD_IDLE_MS
 
+  const allowedHosts = new Set((init.allowedHosts ?? []).map(h => h.toLowerCase()))
   const dispatch = async (ctx: RequestContext): Promise<void> => {
+    if (!hostAllowed(ctx.req.headers.host, allowedHosts)) throw new DeniedError(`host "${String(ctx.req.headers.host ?? '').slice(0, 100)}" is not served here (allowed: IP addresses, localhost${allowedHosts.size > 0 ? `, ${[...allowedHosts].join(', ')}` : ''})`)
     if (ctx.rawPath.length > MAX_PATH) throw new NameInvalidError(`request path is longer than ${MAX_PATH} characters`)
     const r = route(ctx.rawPath)
     if (r === undefined) throw new UnsupportedError(`${ctx.req.method ?? ''} ${ctx.rawPath.slice(0, 200)} is not part of the distribution API`)
@@ -66,10 +69,8 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
   return {
     handler,
     async listen (port, host = '127.0.0.1') {
+      await sessions.open()
       server = createServer({ keepAliveTimeout: 30_000 }, handler)
-      // a client that half-closes after its request (printf … | nc) still gets its answer;
-      // Node's default aborted the request and wrote nothing (found by registry-fuzz.test.ts)
-      ;(server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
       const s = server
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject)

@@ -5,15 +5,15 @@
  */
 import { randomUUID, createHash, type Hash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { DigestMismatchError } from '../errors.js'
 import { addFile, type StoredFile } from '../layout/unixfs.js'
-import { UploadInvalidError, UploadUnknownError } from './errors.js'
+import { DiskFullError, TooManyUploadsError, UploadInvalidError, UploadTooLargeError, UploadUnknownError } from './errors.js'
 import type { Digest } from '../digest.js'
-import type { RegistryComponents } from './components.js'
+import { DEFAULT_DISK_RESERVE_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_SESSIONS, type RegistryComponents, type RegistryInit } from './components.js'
 import type { Readable } from 'node:stream'
 
 export interface UploadSession {
@@ -27,13 +27,32 @@ export interface UploadSession {
   readonly hash: Hash
 }
 
+/**
+ * Budgets (RegistryInit): at most maxUploadSessions open, each at most maxUploadBytes, no upload
+ * while the disk has less than diskReserveBytes free, idle sessions swept after uploadIdleMs, and
+ * whatever a previous process left in uploadsDir removed at start.
+ */
 export class UploadSessions {
   private readonly sessions = new Map<string, UploadSession>()
 
-  constructor (private readonly components: Pick<RegistryComponents, 'uploadsDir' | 'blockstore' | 'digestIndex'>) {}
+  constructor (
+    private readonly components: Pick<RegistryComponents, 'uploadsDir' | 'blockstore' | 'digestIndex'>,
+    private readonly limits: Pick<RegistryInit, 'maxUploadSessions' | 'maxUploadBytes' | 'diskReserveBytes'> = {}
+  ) {}
+
+  /** Sessions do not survive a restart: their files are garbage */
+  async open (): Promise<void> {
+    await mkdir(this.components.uploadsDir, { recursive: true })
+    for (const file of await readdir(this.components.uploadsDir)) await rm(join(this.components.uploadsDir, file), { recursive: true, force: true })
+  }
+
+  get count (): number { return this.sessions.size }
 
   async start (name: string): Promise<UploadSession> {
+    const max = this.limits.maxUploadSessions ?? DEFAULT_MAX_UPLOAD_SESSIONS
+    if (this.sessions.size >= max) throw new TooManyUploadsError(`${max} uploads are open: finish or cancel one first`)
     await mkdir(this.components.uploadsDir, { recursive: true })
+    await this.checkDisk()
     const id = randomUUID()
     const session: UploadSession = { id, name, size: 0, busy: false, touched: Date.now(), path: join(this.components.uploadsDir, id), hash: createHash('sha256') }
     this.sessions.set(id, session)
@@ -50,10 +69,16 @@ export class UploadSessions {
   /** Appends a request body; on failure the session keeps exactly the bytes that were written. */
   async append (session: UploadSession, body: Readable, signal: AbortSignal): Promise<void> {
     if (session.busy) throw new UploadInvalidError(`upload ${session.id} is already receiving a chunk`)
+    await this.checkDisk()
+    const maxBytes = this.limits.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES
     session.busy = true
     try {
       const count = new Transform({
         transform (chunk: Buffer, _encoding, callback) {
+          if (session.size + chunk.byteLength > maxBytes) {
+            callback(new UploadTooLargeError(`upload is over the ${maxBytes} byte limit`))
+            return
+          }
           session.hash.update(chunk)
           session.size += chunk.byteLength
           callback(null, chunk)
@@ -87,6 +112,13 @@ export class UploadSessions {
     } finally {
       session.busy = false
     }
+  }
+
+  private async checkDisk (): Promise<void> {
+    const reserve = this.limits.diskReserveBytes ?? DEFAULT_DISK_RESERVE_BYTES
+    const fs = await statfs(this.components.uploadsDir)
+    const free = fs.bavail * fs.bsize
+    if (free < reserve) throw new DiskFullError(`${free} bytes free on the uploads disk, under the ${reserve} byte reserve`)
   }
 
   async cancel (session: UploadSession): Promise<void> {

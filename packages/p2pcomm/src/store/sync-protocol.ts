@@ -4,7 +4,7 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import * as cborg from 'cborg'
 import type { Logger } from 'pino'
 import {
-  MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_CHUNK_BYTES, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
+  MAX_CONCURRENT_PULLS, MAX_SYNC_ANSWERS, MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_CHUNK_BYTES, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
 } from '../constants.js'
 import type { DurableStore } from './durable-store.js'
 import type { AcceptResult } from './record-set.js'
@@ -41,7 +41,9 @@ export class StoreReplicator {
   private timer?: NodeJS.Timeout
   private readonly unsubscribers: Array<() => void> = []
   private readonly syncing = new Set<string>()
+  private readonly queued = new Map<string, PeerId>()
   private readonly cursors = new Map<string, Cursor>()
+  private answering = 0
 
   constructor (private readonly init: StoreReplicatorInit) {}
 
@@ -53,7 +55,7 @@ export class StoreReplicator {
     this.unsubscribers.push(store.onRecord((bytes, origin) => { if (origin === 'local') this.publish(bytes) }))
 
     await libp2p.handle(STORE_SYNC_PROTOCOL, (stream, connection) => this.answer(stream, connection), {
-      maxInboundStreams: 2, maxOutboundStreams: 2, runOnLimitedConnection: false
+      maxInboundStreams: 1, maxOutboundStreams: 1, runOnLimitedConnection: false
     })
     const onConnect = (evt: CustomEvent<Connection>): void => { this.syncSoon(evt.detail.remotePeer) }
     libp2p.addEventListener('connection:open', onConnect)
@@ -112,6 +114,12 @@ export class StoreReplicator {
 
   private async answer (stream: Stream, connection: Connection): Promise<void> {
     const { store } = this.init
+    // one global budget for what answers hold in flight, however many peers ask at once
+    if (this.answering >= MAX_SYNC_ANSWERS) {
+      stream.abort(new Error('too many sync answers in flight'))
+      return
+    }
+    this.answering++
     const lp = lpStream(stream, { maxDataLength: 256 })
     try {
       for (let end = false; !end;) {
@@ -127,6 +135,8 @@ export class StoreReplicator {
     } catch (err) {
       this.init.log.debug({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'store sync answer failed')
       stream.abort(err as Error)
+    } finally {
+      this.answering--
     }
   }
 
@@ -150,16 +160,24 @@ export class StoreReplicator {
     })
   }
 
+  /** Queue a pull from the peer; at most MAX_CONCURRENT_PULLS run at once, whatever the number of connections */
   private syncSoon (peer: PeerId): void {
     const id = peer.toString()
-    if (this.syncing.has(id)) return
-    this.syncing.add(id)
+    if (this.syncing.has(id) || this.queued.has(id)) return
+    this.queued.set(id, peer)
     // wait a moment so identify has told us whether the peer speaks the sync protocol
-    setTimeout(() => {
+    setTimeout(() => { this.drain() }, 200).unref()
+  }
+
+  private drain (): void {
+    for (const [id, peer] of this.queued) {
+      if (this.syncing.size >= MAX_CONCURRENT_PULLS) return
+      this.queued.delete(id)
+      this.syncing.add(id)
       this.syncWith(peer)
         .catch((err: Error) => { this.init.log.debug({ peer: id, err: err.message }, 'store sync failed') })
-        .finally(() => { this.syncing.delete(id) })
-    }, 200).unref()
+        .finally(() => { this.syncing.delete(id); this.drain() })
+    }
   }
 
   private syncRandomPeer (): void {
