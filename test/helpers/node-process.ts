@@ -55,6 +55,11 @@ export class NodeProcess {
     await this.launch()
   }
 
+  /** The node's process ID, for /proc figures (RSS, file descriptors) */
+  get pid (): number {
+    return this.child?.pid ?? 0
+  }
+
   get multiaddr (): string {
     return `/ip4/127.0.0.1/tcp/${this.options.swarmPort}/p2p/${this.peerId}`
   }

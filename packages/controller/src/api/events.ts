@@ -29,7 +29,8 @@ export function eventRoutes (api: ApiRouter, deps: ApiDeps, jobs?: ImportJobs): 
     },
     handler: async (_input, req, res) => {
       if (open >= MAX_EVENT_STREAMS) {
-        res.set('Retry-After', '5')
+        // and the connection closed: a refused client must not keep a socket (a file descriptor) either
+        res.set({ 'Retry-After': '5', Connection: 'close' })
         throw new ApiError(503, 'TOO_MANY_STREAMS', `${MAX_EVENT_STREAMS} event streams are open already`)
       }
       open++

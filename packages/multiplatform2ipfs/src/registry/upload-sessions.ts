@@ -49,10 +49,11 @@ export class UploadSessions {
   get count (): number { return this.sessions.size }
 
   async start (name: string): Promise<UploadSession> {
-    const max = this.limits.maxUploadSessions ?? DEFAULT_MAX_UPLOAD_SESSIONS
-    if (this.sessions.size >= max) throw new TooManyUploadsError(`${max} uploads are open: finish or cancel one first`)
     await mkdir(this.components.uploadsDir, { recursive: true })
     await this.checkDisk()
+    // checked after the awaits, and the session added at once: concurrent starts cannot all pass
+    const max = this.limits.maxUploadSessions ?? DEFAULT_MAX_UPLOAD_SESSIONS
+    if (this.sessions.size >= max) throw new TooManyUploadsError(`${max} uploads are open: finish or cancel one first`)
     const id = randomUUID()
     const session: UploadSession = { id, name, size: 0, busy: false, touched: Date.now(), path: join(this.components.uploadsDir, id), hash: createHash('sha256') }
     this.sessions.set(id, session)
