@@ -17,6 +17,12 @@ export const MAX_VALUE_DEPTH = 32
 export const SYNC_CHUNK_BYTES = 256 * 1024
 /** One sync message: a chunk, or one record at its largest, with framing */
 export const MAX_SYNC_MESSAGE_BYTES = 1024 * 1024
+/** Gossiped records taken from one neighbour per second, and in a burst; more are ignored (pull sync brings what was real) */
+export const GOSSIP_RECORDS_PER_S = 500
+export const GOSSIP_RECORDS_BURST = 5000
+/** A neighbour that sent this many undecodable or forged records is ignored for BLOCK_MS */
+export const REJECTS_BEFORE_BLOCK = 8
+export const BLOCK_MS = 60_000
 /** Pulls from peers running at once (more wait in a queue): at most this many sync messages are buffered */
 export const MAX_CONCURRENT_PULLS = 4
 /** Sync answers in flight at once, all peers together; one more stream is refused */

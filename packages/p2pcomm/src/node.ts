@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
 import type { CreateLibp2pOptions, HeliaWithLibp2p } from '@helia/libp2p'
-import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
@@ -19,7 +19,7 @@ import type { Announcement } from './announcement.js'
 import { PackBlockstore } from './blockstore/pack-blockstore.js'
 import { BlockExchange } from './blocks/exchange.js'
 import { BootstrapKeeper } from './bootstrap.js'
-import { DHT_PROTOCOL } from './constants.js'
+import { ANNOUNCE_TOPIC, DHT_PROTOCOL, STORE_TOPIC } from './constants.js'
 import { PrivateNetworkRequiredError } from './errors.js'
 import { createHeliaLight, withLibp2pLight } from './helia.js'
 import { loadOrCreatePeerKey } from './peer-key.js'
@@ -132,6 +132,40 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   }
 }
 
+/**
+ * Gossipsub peer scoring, tuned for a quiet private mesh: a peer that sends invalid messages
+ * (bad signatures, malformed records: nothing an honest relay forwards, since every node verifies
+ * before forwarding) loses score fast and is graylisted after a few, so its further messages are
+ * not even decoded; the score decays back within a minute. Everything that would punish honest
+ * peers here is off: few messages per topic (mesh delivery deficits), many peers behind one
+ * address (IP colocation: tests and namespaces share 127.0.0.1 or a NAT).
+ */
+function gossipScoring (): Pick<GossipsubOpts, 'scoreParams' | 'scoreThresholds'> {
+  const topic = {
+    topicWeight: 1,
+    timeInMeshWeight: 0.01,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 100,
+    firstMessageDeliveriesWeight: 0,
+    firstMessageDeliveriesDecay: 0.5,
+    firstMessageDeliveriesCap: 2000,
+    meshMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesDecay: 0.5,
+    meshMessageDeliveriesCap: 100,
+    meshMessageDeliveriesThreshold: 20,
+    meshMessageDeliveriesWindow: 10,
+    meshMessageDeliveriesActivation: 5000,
+    meshFailurePenaltyWeight: 0,
+    meshFailurePenaltyDecay: 0.5,
+    invalidMessageDeliveriesWeight: -10,
+    invalidMessageDeliveriesDecay: 0.9
+  }
+  return {
+    scoreParams: { topics: { [STORE_TOPIC]: topic, [ANNOUNCE_TOPIC]: topic }, IPColocationFactorWeight: 0, topicScoreCap: 10 },
+    scoreThresholds: { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80 }
+  }
+}
+
 const PING_TIMEOUT_MS = 30_000
 const PING_STREAMS = 4
 
@@ -161,7 +195,7 @@ function libp2pOptions (init: MeshNodeInit, privateKey: PrivateKey): CreateLibp2
     services: {
       identify: identify(),
       ping: ping({ timeout: PING_TIMEOUT_MS, maxOutboundStreams: PING_STREAMS, maxInboundStreams: PING_STREAMS }),
-      pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true, emitSelf: false }),
+      pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true, emitSelf: false, ...gossipScoring() }),
       // LAN and loopback addresses are the point of a private mesh: keep them (the default mapper strips them)
       dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper })
     }

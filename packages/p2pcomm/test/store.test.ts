@@ -159,7 +159,7 @@ describe('signed records', () => {
     expect(await store.receive(await forged(peer.key, peer.id, { key: 'k', value: '1', version: { ms: Date.now() + 3_600_000, n: 0 } }))).toMatchObject({ reason: 'future' })
     expect(await store.receive(await forged(peer.key, 'not-a-peer-id', { key: 'k', value: '1', version: { ms: 1, n: 0 } }))).toMatchObject({ reason: 'bad-signature' })
     expect(await store.list()).toEqual([])
-    expect(store.stats().dropped).toEqual({ malformed: 2, 'bad-signature': 1, unauthorized: 0, stale: 0, future: 1, 'invalid-value': 2 })
+    expect(store.stats().dropped).toEqual({ malformed: 2, 'bad-signature': 1, unauthorized: 0, stale: 0, future: 1, 'invalid-value': 2, 'rate-limited': 0 })
   })
 
   it('counts a record received again as a duplicate, not as a drop', async () => {

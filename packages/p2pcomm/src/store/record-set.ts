@@ -44,7 +44,7 @@ export class RecordSet {
   private readonly verifier = new EnvelopeVerifier()
   private readonly listeners = new Set<StoreListener>()
   private readonly appliedListeners = new Set<(held: HeldRecord, origin: StoreChange['origin']) => void>()
-  readonly dropped: Record<DropReason, number> = { malformed: 0, 'bad-signature': 0, unauthorized: 0, stale: 0, future: 0, 'invalid-value': 0 }
+  readonly dropped: Record<DropReason, number> = { malformed: 0, 'bad-signature': 0, unauthorized: 0, stale: 0, future: 0, 'invalid-value': 0, 'rate-limited': 0 }
   private counters = { applied: 0, duplicates: 0 }
 
   constructor (private readonly init: RecordSetInit) {

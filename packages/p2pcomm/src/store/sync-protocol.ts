@@ -4,10 +4,11 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import * as cborg from 'cborg'
 import type { Logger } from 'pino'
 import {
-  MAX_CONCURRENT_PULLS, MAX_SYNC_ANSWERS, MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_CHUNK_BYTES, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
+  BLOCK_MS, GOSSIP_RECORDS_BURST, GOSSIP_RECORDS_PER_S, REJECTS_BEFORE_BLOCK, MAX_CONCURRENT_PULLS, MAX_SYNC_ANSWERS, MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_CHUNK_BYTES, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
 } from '../constants.js'
 import type { DurableStore } from './durable-store.js'
 import type { AcceptResult } from './record-set.js'
+import { PenaltyBox, RateLimiter } from './rate-limiter.js'
 
 export interface StoreReplicatorInit {
   libp2p: Libp2p<{ pubsub: GossipSub }>
@@ -44,13 +45,15 @@ export class StoreReplicator {
   private readonly queued = new Map<string, PeerId>()
   private readonly cursors = new Map<string, Cursor>()
   private answering = 0
+  private readonly rate = new RateLimiter(GOSSIP_RECORDS_PER_S, GOSSIP_RECORDS_BURST)
+  private readonly penalties = new PenaltyBox(REJECTS_BEFORE_BLOCK, BLOCK_MS)
 
   constructor (private readonly init: StoreReplicatorInit) {}
 
   async start (): Promise<void> {
     const { libp2p, store } = this.init
     const pubsub = libp2p.services.pubsub
-    pubsub.topicValidators.set(STORE_TOPIC, async (_peer, msg) => this.validate(msg))
+    pubsub.topicValidators.set(STORE_TOPIC, async (peer, msg) => this.validate(peer, msg))
     pubsub.subscribe(STORE_TOPIC)
     this.unsubscribers.push(store.onRecord((bytes, origin) => { if (origin === 'local') this.publish(bytes) }))
 
@@ -140,17 +143,33 @@ export class StoreReplicator {
     }
   }
 
-  /** Gossip: applied here before it is forwarded; an invalid record costs its sender score, a known one is not forwarded again */
-  private async validate (msg: Message): Promise<TopicValidatorResult> {
+  /**
+   * Gossip: applied here before it is forwarded, at most GOSSIP_RECORDS_PER_S from one neighbour
+   * (beyond, ignored: pull sync brings what was real). What no honest relay forwards — a record
+   * that does not decode or verify — is rejected, which costs the neighbour gossipsub score; a
+   * record that is only not for us (unauthorized by our writers file, failing our schema: a
+   * neighbour with another configuration may accept it) is ignored, not punished.
+   */
+  private async validate (neighbour: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    const via = neighbour.toString()
+    if (this.penalties.blocked(via) || !this.rate.take(via)) {
+      this.init.store.countDropped('rate-limited')
+      return TopicValidatorResult.Ignore
+    }
     if (msg.type !== 'signed') {
       this.init.store.countDropped('malformed')
       return TopicValidatorResult.Reject
     }
     const result: AcceptResult = await this.init.store.receive(msg.data)
     if (result.applied) return TopicValidatorResult.Accept
-    if (result.reason === 'duplicate' || result.reason === 'stale' || result.reason === 'future') return TopicValidatorResult.Ignore
-    this.init.log.warn({ from: msg.from.toString(), reason: result.reason, detail: result.detail }, 'dropped a store record')
-    return TopicValidatorResult.Reject
+    if (result.reason === 'malformed' || result.reason === 'bad-signature') {
+      // gossipsub's score graylists the neighbour only at its next heartbeat: stop decoding it now
+      this.penalties.add(via)
+      this.init.log.warn({ from: msg.from.toString(), via: neighbour.toString(), reason: result.reason, detail: result.detail }, 'rejected a store record')
+      return TopicValidatorResult.Reject
+    }
+    if (result.reason === 'unauthorized' || result.reason === 'invalid-value') this.init.log.warn({ from: msg.from.toString(), reason: result.reason, detail: result.detail }, 'dropped a store record')
+    return TopicValidatorResult.Ignore
   }
 
   private publish (bytes: Uint8Array): void {
