@@ -8,9 +8,15 @@ import {
   createMeshNode, encodeEnvelope, generateSwarmKey, loadOrCreatePeerKey, parsePeerstore, parseSwarmKey, signEnvelope, type MeshNode
 } from '../packages/p2pcomm/src/index.js'
 import { STORE_TOPIC } from '../packages/p2pcomm/src/constants.js'
-import { NodeProcess, eventually, writePeerstore } from './helpers/node-process.js'
+import { pushSingleImage } from '../packages/multiplatform2ipfs/test/helpers/images.js'
+import { startRegistry, type RunningRegistry } from '../packages/multiplatform2ipfs/test/helpers/registry.js'
+import { NodeProcess, eventually, sleep, writePeerstore } from './helpers/node-process.js'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { encodeAnnouncement } from '../packages/p2pcomm/src/announcement.js'
+import { ANNOUNCE_TOPIC } from '../packages/p2pcomm/src/constants.js'
 
-interface Health { store: { dropped: Record<string, number> } }
+interface Health { store: { dropped: Record<string, number> }, droppedAnnouncements: number }
+interface Peer { id: string, self: boolean, live: boolean, connected: boolean }
 
 /** The worst latency of GET /health while `during` runs, sampled every 50 ms */
 async function healthLatency (node: NodeProcess, during: Promise<unknown>): Promise<number> {
@@ -35,14 +41,23 @@ describe('a node under abusive mesh peers', () => {
   let victim: NodeProcess
   let writer: NodeProcess
   let attacker: MeshNode
+  let upstream: RunningRegistry
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dm-abuse-mesh-'))
     swarmKey = join(dir, 'swarm.key')
     await writeFile(swarmKey, generateSwarmKey())
-    victim = await NodeProcess.start({ swarmKey, extraArgs: ['--docker-host', 'unix:///nonexistent.sock'] })
+    upstream = await startRegistry()
+    await pushSingleImage(upstream.url, 'dmtest/app', '1')
+    victim = await NodeProcess.start({ swarmKey, extraArgs: ['--docker-host', 'unix:///nonexistent.sock', '--upstream', upstream.url, '--grace-period', '5'] })
     writer = await NodeProcess.start({ swarmKey, peerstore: await writePeerstore(dir, [victim]), extraArgs: ['--docker-host', 'unix:///nonexistent.sock'] })
-    attacker = await createMeshNode({
+    attacker = await startAttacker()
+    await eventually(async () => attacker.libp2p.services.pubsub.getMeshPeers(STORE_TOPIC).includes(victim.peerId), 20_000, 'attacker in the victim\'s store topic mesh')
+  }, 60_000)
+
+  /** A crafted libp2p peer holding the swarm key, connected to the victim */
+  async function startAttacker (): Promise<MeshNode> {
+    return createMeshNode({
       dataDir: await mkdtemp(join(tmpdir(), 'dm-attacker-')),
       listen: ['/ip4/127.0.0.1/tcp/0'],
       bootstrap: parsePeerstore(victim.multiaddr).addrs,
@@ -50,12 +65,12 @@ describe('a node under abusive mesh peers', () => {
       self: () => ({ version: 'attacker', docker: false }),
       log: pino({ level: 'silent' })
     })
-    await eventually(async () => attacker.libp2p.services.pubsub.getMeshPeers(STORE_TOPIC).includes(victim.peerId), 20_000, 'attacker in the victim\'s store topic mesh')
-  }, 60_000)
+  }
 
   afterAll(async () => {
     await attacker?.stop()
     await Promise.all([victim?.stop(), writer?.stop()])
+    await upstream?.stop()
   })
 
   it('gossip as a CPU weapon: a flood of forged records is cut off by peer scoring; /health stays fast and honest writes still arrive', async () => {
@@ -90,4 +105,48 @@ describe('a node under abusive mesh peers', () => {
     expect(worst).toBeLessThan(1000)
     expect(forger).not.toBe(writer.peerId)
   }, 120_000)
+
+  it('fake peers by the thousand: 3,000 identities announced over one connection are capped, never live for replicas, never persisted', async () => {
+    // a second attacker: the first one is graylisted by now
+    const first = attacker.peerId
+    await attacker.stop()
+    attacker = await startAttacker()
+    const pubsub = attacker.libp2p.services.pubsub as unknown as { publishConfig: Record<string, unknown>, publish: (t: string, d: Uint8Array) => Promise<unknown> }
+    await eventually(async () => attacker.libp2p.services.pubsub.getMeshPeers(ANNOUNCE_TOPIC).includes(victim.peerId), 20_000, 'attacker in the announce topic mesh')
+    const own = pubsub.publishConfig
+    const before = (await victim.api<Health>('/health')).body.droppedAnnouncements
+    const flood = (async () => {
+      for (let i = 0; i < 3000; i++) {
+        // gossipsub signs as whatever its publish config says: here, a freshly minted identity each time
+        const key = await generateKeyPair('Ed25519')
+        pubsub.publishConfig = { ...own, author: peerIdFromPrivateKey(key), key: publicKeyToProtobuf(key.publicKey), privateKey: key }
+        await pubsub.publish(ANNOUNCE_TOPIC, encodeAnnouncement({ version: 'fake', docker: true, addrs: [`/ip4/127.0.0.1/tcp/${10_000 + (i % 50_000)}`] })).catch(() => {})
+        if (i % 100 === 0) await new Promise(resolve => setImmediate(resolve))
+      }
+      pubsub.publishConfig = own
+    })()
+    const worst = await healthLatency(victim, flood)
+    await sleep(1000)
+    const { body: peers } = await victim.api<Peer[]>('/api/v1/peers')
+    const real = new Set([victim.peerId, writer.peerId, attacker.peerId, first])
+    const fakes = peers.filter(p => !real.has(p.id))
+    const dropped = (await victim.api<Health>('/health')).body.droppedAnnouncements - before
+    console.log(`3000 fake identities: ${fakes.length} listed, ${fakes.filter(p => p.live).length} live, ${dropped} announcements dropped; worst /health ${worst.toFixed(0)} ms`)
+    expect(fakes.length).toBeLessThanOrEqual(64)
+    expect(dropped).toBeGreaterThan(2800)
+    // the attacker mints 3,000 keys on the same 2 cores meanwhile: a bound, not a benchmark
+    expect(worst).toBeLessThan(2000)
+    // replicas and coordination count only peers this node was connected to: never a fake
+    const { status, body: view } = await victim.api<{ selected: string[] }>('/api/v1/strategy', { method: 'POST', body: JSON.stringify({ type: 'percentage', nametag: 'dmtest/app:1', percentage: 100 }) })
+    expect(status).toBe(201)
+    expect(view.selected.every(id => real.has(id))).toBe(true)
+    // and none of them survives a restart in the peer store
+    await victim.restart()
+    await sleep(2000)
+    const { body: after } = await victim.api<Peer[]>('/api/v1/peers')
+    expect(after.filter(p => !real.has(p.id))).toEqual([])
+    const t = performance.now()
+    expect((await victim.api('/health')).status).toBe(200)
+    expect(performance.now() - t).toBeLessThan(500)
+  }, 180_000)
 })

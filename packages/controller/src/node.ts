@@ -192,7 +192,10 @@ function withWalker (pins: Pins, walker: GraphWalkerFactory): Pins {
 function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string[]> {
   return async () => {
     const now = Date.now()
-    const live = (p: Peer): boolean => p.self || p.connected || (p.lastSeen != null && now - Date.parse(p.lastSeen) < graceMs)
+    // first-hand only: a peer counts for replicas and coordination when this node itself had a
+    // connection to it within the grace period; identities merely announced through the mesh
+    // (which anyone holding the swarm key can mint by the thousand) never do
+    const live = (p: Peer): boolean => p.self || p.connected || (p.lastConnected != null && now - Date.parse(p.lastConnected) < graceMs)
     return (await mesh.peers.list()).filter(live).map(p => p.id).sort()
   }
 }

@@ -16,7 +16,13 @@ export interface Peer {
   latencyMs?: number
   /** ISO time the peer was last heard from (connection, announcement); now for self */
   lastSeen?: string
-  /** Heard from within the liveness window, directly or through the mesh */
+  /** ISO time this node last had a direct connection to the peer; now while connected */
+  lastConnected?: string
+  /**
+   * A member of the mesh now: connected, directly connected within the liveness window, or
+   * announced through a neighbour within it (at most MAX_INTRODUCED_PER_NEIGHBOUR such peers
+   * per neighbour count, so one connection cannot make thousands of identities live)
+   */
   live: boolean
   announcement?: Announcement
 }
@@ -24,8 +30,22 @@ export interface Peer {
 interface Heard {
   announcement?: Announcement
   lastSeen: number
+  /** Last time directly connected (0: never) */
+  lastConnected: number
+  /** The neighbour whose gossip introduced the peer, while it has never been connected */
+  via?: string
   latencyMs?: number
 }
+
+/** Peers remembered at most; ones never connected go first */
+const MAX_HEARD = 1024
+/** Never-connected peers one neighbour may introduce; more are dropped and counted */
+const MAX_INTRODUCED_PER_NEIGHBOUR = 64
+/** A never-connected peer not heard of for this long is forgotten */
+const FORGET_UNCONNECTED_MS = 10 * 60_000
+/** Dials of announced peers at once, and how soon the same peer is dialled again */
+const MAX_LEARN_DIALS = 4
+const REDIAL_AFTER_MS = 15_000
 
 export interface PeerDirectoryInit {
   libp2p: Libp2p<{ pubsub: GossipSub }>
@@ -43,6 +63,8 @@ export interface PeerDirectoryInit {
 export class PeerDirectory {
   private readonly heard = new Map<string, Heard>()
   private readonly counters = { droppedAnnouncements: 0 }
+  private readonly dialing = new Map<string, number>()
+  private dialsInFlight = 0
   private timer?: NodeJS.Timeout
   private readonly cleanup: Array<() => void> = []
 
@@ -55,11 +77,11 @@ export class PeerDirectory {
   start (): void {
     const { libp2p } = this.init
     const pubsub = libp2p.services.pubsub
-    pubsub.topicValidators.set(ANNOUNCE_TOPIC, (_peer, msg) => this.validate(msg))
+    pubsub.topicValidators.set(ANNOUNCE_TOPIC, (neighbour, msg) => this.validate(neighbour, msg))
     pubsub.subscribe(ANNOUNCE_TOPIC)
     const onMessage = (evt: CustomEvent<Message>): void => { this.onAnnouncement(evt.detail) }
     pubsub.addEventListener('message', onMessage)
-    const onConnection = (evt: CustomEvent<PeerId>): void => { this.touch(evt.detail.toString()) }
+    const onConnection = (evt: CustomEvent<PeerId>): void => { this.touch(evt.detail.toString(), true) }
     libp2p.addEventListener('peer:connect', onConnection)
     libp2p.addEventListener('peer:disconnect', onConnection)
     this.cleanup.push(() => {
@@ -101,7 +123,8 @@ export class PeerDirectory {
 
   private describeSelf (now: number): Peer {
     const addrs = this.init.libp2p.getMultiaddrs().map(a => a.toString())
-    return { id: this.init.libp2p.peerId.toString(), self: true, addrs, connected: true, lastSeen: new Date(now).toISOString(), live: true, announcement: { ...this.init.self(), addrs } }
+    const at = new Date(now).toISOString()
+    return { id: this.init.libp2p.peerId.toString(), self: true, addrs, connected: true, lastSeen: at, lastConnected: at, live: true, announcement: { ...this.init.self(), addrs } }
   }
 
   private async describe (id: string, now: number): Promise<Peer> {
@@ -117,7 +140,10 @@ export class PeerDirectory {
       ...(heard?.announcement?.addrs ?? [])
     ])
     const connected = connections.length > 0
+    if (connected && heard != null) { heard.lastConnected = now; heard.via = undefined }
     const lastSeen = connected ? now : heard?.lastSeen
+    const lastConnected = connected ? now : (heard?.lastConnected ?? 0)
+    const window = this.announceIntervalMs * 3
     return {
       id,
       self: false,
@@ -125,15 +151,42 @@ export class PeerDirectory {
       connected,
       latencyMs: rtt ?? heard?.latencyMs,
       lastSeen: lastSeen == null ? undefined : new Date(lastSeen).toISOString(),
-      live: connected || (lastSeen != null && now - lastSeen < this.announceIntervalMs * 3),
+      ...(lastConnected > 0 ? { lastConnected: new Date(lastConnected).toISOString() } : {}),
+      live: connected || now - lastConnected < window || (lastSeen != null && now - lastSeen < window),
       announcement: heard?.announcement
     }
   }
 
-  private touch (id: string): void {
-    const heard = this.heard.get(id) ?? { lastSeen: 0 }
+  private touch (id: string, connected = false): void {
+    const heard = this.heard.get(id) ?? { lastSeen: 0, lastConnected: 0 }
     heard.lastSeen = Date.now()
+    if (connected) { heard.lastConnected = heard.lastSeen; heard.via = undefined }
     this.heard.set(id, heard)
+  }
+
+  /**
+   * A peer first heard of through a neighbour's gossip: remembered only while that neighbour has
+   * introduced fewer than MAX_INTRODUCED_PER_NEIGHBOUR peers never connected, and within
+   * MAX_HEARD (the never-connected heard longest ago are forgotten first).
+   */
+  private introduce (id: string, via: string): boolean {
+    if (this.heard.has(id)) return true
+    let introduced = 0
+    for (const h of this.heard.values()) if (h.via === via) introduced++
+    if (introduced >= MAX_INTRODUCED_PER_NEIGHBOUR) return false
+    this.heard.set(id, { lastSeen: Date.now(), lastConnected: 0, via })
+    this.forget()
+    return true
+  }
+
+  /** Drops never-connected peers heard of long ago, and the oldest of them past MAX_HEARD */
+  private forget (): void {
+    const now = Date.now()
+    const unconnected = [...this.heard.entries()].filter(([, h]) => h.lastConnected === 0).sort((a, b) => a[1].lastSeen - b[1].lastSeen)
+    let excess = this.heard.size - MAX_HEARD
+    for (const [id, h] of unconnected) {
+      if (excess > 0 || now - h.lastSeen > FORGET_UNCONNECTED_MS) { this.heard.delete(id); excess-- }
+    }
   }
 
   private announce (): void {
@@ -158,35 +211,58 @@ export class PeerDirectory {
     await Promise.all(candidates.map(async ([id, h]) => this.learn(peerIdFromString(id), h.announcement as Announcement)))
   }
 
-  private validate (msg: Message): TopicValidatorResult {
-    if (msg.type === 'signed' && decodeAnnouncement(msg.data) != null) return TopicValidatorResult.Accept
-    this.counters.droppedAnnouncements++
-    return TopicValidatorResult.Reject
+  private validate (neighbour: PeerId, msg: Message): TopicValidatorResult {
+    const announcement = msg.type === 'signed' ? decodeAnnouncement(msg.data) : undefined
+    if (msg.type !== 'signed' || announcement == null) {
+      this.counters.droppedAnnouncements++
+      return TopicValidatorResult.Reject
+    }
+    const id = msg.from.toString()
+    if (id === this.init.libp2p.peerId.toString()) return TopicValidatorResult.Ignore
+    // one neighbour cannot bring in identities without end: not remembered, not forwarded
+    if (this.init.libp2p.getConnections(msg.from).length === 0 && !this.introduce(id, neighbour.toString())) {
+      this.counters.droppedAnnouncements++
+      return TopicValidatorResult.Ignore
+    }
+    return TopicValidatorResult.Accept
   }
 
   private onAnnouncement (msg: Message): void {
     if (msg.topic !== ANNOUNCE_TOPIC || msg.type !== 'signed') return
     const announcement = decodeAnnouncement(msg.data)
-    if (announcement == null) return
-    const id = msg.from.toString()
-    this.touch(id)
-    const heard = this.heard.get(id)
-    if (heard != null) heard.announcement = announcement
+    const heard = this.heard.get(msg.from.toString())
+    if (announcement == null || heard == null) return
+    heard.lastSeen = Date.now()
+    heard.announcement = announcement
     void this.learn(msg.from, announcement)
   }
 
-  /** Remember a peer heard through the mesh, and connect to it while the node has few connections */
+  /**
+   * Connect to a peer heard through the mesh while the node has few connections. Its addresses
+   * are dialled directly, not merged into the persistent peer store: only peers that answer a
+   * dial (libp2p records them then) are kept across restarts.
+   */
   private async learn (peer: PeerId, announcement: Announcement): Promise<void> {
     const { libp2p } = this.init
-    if (libp2p.getConnections(peer).length > 0) return
-    const addrs = announcement.addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
+    const id = peer.toString()
+    const last = this.dialing.get(id)
+    if (libp2p.getConnections(peer).length > 0 || (last != null && Date.now() - last < REDIAL_AFTER_MS)) return
+    if (libp2p.getConnections().length >= (this.init.targetConnections ?? 64) || this.dialsInFlight >= MAX_LEARN_DIALS) return
+    const addrs = announcement.addrs.flatMap(a => {
+      try { return [multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${id}`)] } catch { return [] }
+    })
+    if (addrs.length === 0) return
+    this.dialing.set(id, Date.now())
+    if (this.dialing.size > MAX_HEARD) this.dialing.delete(this.dialing.keys().next().value as string)
+    this.dialsInFlight++
     try {
-      await libp2p.peerStore.merge(peer, { multiaddrs: addrs })
-      if (libp2p.getConnections().length < (this.init.targetConnections ?? 64)) {
-        await libp2p.dial(peer, { signal: AbortSignal.timeout(10_000) })
-      }
+      await libp2p.dial(addrs, { signal: AbortSignal.timeout(10_000) })
     } catch (err) {
-      this.init.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'could not reach announced peer')
+      this.init.log.debug({ peer: id, err: (err as Error).message }, 'could not reach announced peer')
+      // a failed dial leaves the peer in libp2p's persistent peer store: only peers ever reached stay
+      if ((this.heard.get(id)?.lastConnected ?? 0) === 0) await libp2p.peerStore.delete(peer).catch(() => {})
+    } finally {
+      this.dialsInFlight--
     }
   }
 }

@@ -20,6 +20,7 @@ const PeerSchema = z.object({
   connected: z.boolean(),
   latencyMs: z.number().optional(),
   lastSeen: z.string().optional(),
+  lastConnected: z.string().optional(),
   live: z.boolean(),
   announcement: z.object({
     version: z.string(), apiPort: z.number().optional(), registryPort: z.number().optional(), docker: z.boolean(), addrs: z.array(z.string())

@@ -22,6 +22,7 @@ export interface Peer {
   connected: boolean
   latencyMs?: number
   lastSeen?: string
+  lastConnected?: string
   live: boolean
   announcement?: { version: string, apiPort?: number, registryPort?: number, docker: boolean, addrs: string[] }
 }
