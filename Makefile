@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_ARGS ?=
 
-.PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution
+.PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution bench-abuse
 
 # npm install, not npm ci: npm 11 writes lockfiles without other platforms' optional packages
 # (rollup's), then npm ci rejects them as out of sync. install still follows the lockfile.
@@ -41,6 +41,9 @@ bench-registry: build
 
 bench-import: build
 	node bench/import.mjs
+
+bench-abuse: build
+	node bench/abuse.mjs
 
 bench-distribution: build
 	node bench/distribution/run.mjs --mesh --rates 50,25

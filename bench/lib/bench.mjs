@@ -169,11 +169,11 @@ async function unmountUnder (dir) {
 // ---------------------------------------------------------------- DistroMash node
 
 /** One `bin/distromash node` process; `stop()` ends it (also registered for cleanup). */
-export async function startNode ({ dataDir, upstream, logLevel = 'warn', env = {}, nodeFlags = [] }) {
+export async function startNode ({ dataDir, upstream, logLevel = 'warn', env = {}, nodeFlags = [], args: extra = [] }) {
   const [api, swarm, registry] = [await freePort(), await freePort(), await freePort()]
   const args = ['node', '--data-dir', dataDir, '--api-port', String(api), '--swarm-listen', `/ip4/127.0.0.1/tcp/${swarm}`,
     '--registry-port', String(registry), '--peerstore', join(dataDir, 'no-peerstore'), '--log-level', logLevel,
-    '--docker-host', 'unix:///nonexistent/docker.sock', ...(upstream != null ? ['--upstream', upstream] : [])]
+    '--docker-host', 'unix:///nonexistent/docker.sock', ...(upstream != null ? ['--upstream', upstream] : []), ...extra]
   // extra V8/Node flags (e.g. --cpu-prof): run node ourselves with the launcher's shebang flags too
   const launcherFlags = /^#!.*\bnode\b(.*)$/m.exec(readFileSync(BIN, 'utf8'))?.[1].trim().split(/\s+/).filter(Boolean) ?? []
   const [cmd, argv] = nodeFlags.length === 0 ? [BIN, args] : [process.execPath, [...launcherFlags, ...nodeFlags, BIN, ...args]]
@@ -190,7 +190,8 @@ export async function startNode ({ dataDir, upstream, logLevel = 'warn', env = {
     if (t > 600) throw new Error(`node did not start: ${out}\n${err}`)
     await sleep(50)
   }
-  return { api: `http://127.0.0.1:${api}`, registry: `127.0.0.1:${registry}`, pid: child.pid, stop }
+  const peerId = /^peer id: (\S+)$/m.exec(out)?.[1]
+  return { api: `http://127.0.0.1:${api}`, registry: `127.0.0.1:${registry}`, pid: child.pid, peerId, multiaddr: `/ip4/127.0.0.1/tcp/${swarm}/p2p/${peerId}`, stop }
 }
 
 /** `POST /api/v1/image?wait=true`: resolves to `{name, tag, cid}` once the import is done. */
@@ -266,6 +267,15 @@ async function pushBlob (registryUrl, repo, { digest, size, path, bytes }) {
   const body = bytes ?? createReadStream(path)
   const put = await httpStatus(location, 'PUT', { headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body })
   if (put.status !== 201) throw new Error(`upload ${digest}: ${put.status} ${put.text}`)
+}
+
+/** Pushes one blob of `bytes` random bytes to `registryUrl` under `repo`; returns its digest */
+export async function pushBlobBytes (registryUrl, repo, bytes) {
+  const dir = await tempDir('dm-bench-blob-')
+  const layer = await randomLayer(dir, 0, bytes)
+  await pushBlob(registryUrl, repo, layer)
+  await rm(dir, { recursive: true, force: true })
+  return layer.digest
 }
 
 /**
