@@ -4,6 +4,7 @@
 // percentage-100 of a fresh 16 MiB image, imported and pinned while the attack runs) completed and
 // how long it took, beside the same figures for a run with no attack.
 // Usage: node bench/abuse.mjs [--only sse,uploads,...]   (needs `npx tsc -b` and docker-registry)
+import '../packages/p2pcomm/dist/polyfill.js' // Promise.withResolvers on Node 20, for the in-process libp2p attackers
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -60,17 +61,17 @@ const attacks = {
   async none () {},
   /** 3,000 event streams, and 10 clients that never read */
   async sse (node) {
-    const controller = new AbortController()
+    // the responses are kept: an unread fetch body that is garbage-collected closes its connection
     const streams = []
     for (let i = 0; i < 3000; i += 100) {
-      streams.push(...await Promise.all(Array.from({ length: 100 }, () => fetch(`${node.api}/api/v1/events`, { signal: controller.signal }).then(r => r.status).catch(() => 0))))
+      streams.push(...await Promise.all(Array.from({ length: 100 }, () => fetch(`${node.api}/api/v1/events`).catch(() => undefined))))
     }
     const sockets = Array.from({ length: 10 }, () => { const s = connect(Number(new URL(node.api).port), '127.0.0.1'); s.write('GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'); s.pause(); return s })
     for (let i = 0; i < 300; i++) await fetch(`${node.api}/api/v1/crdt`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: `sse/${i}`, value: 'x'.repeat(1000) }) })
     await sleep(3000)
-    controller.abort()
+    await Promise.all(streams.map(r => r?.body?.cancel().catch(() => {})))
     for (const s of sockets) s.destroy()
-    return `${streams.filter(s => s === 200).length} streams open, ${streams.filter(s => s === 503).length} refused`
+    return `${streams.filter(r => r?.status === 200).length} streams open, ${streams.filter(r => r?.status === 503).length} refused`
   },
   /** 200,000 upload starts, then one PATCH of 300 MiB */
   async uploads (node) {
@@ -125,18 +126,21 @@ const attacks = {
     const attackers = await Promise.all(Array.from({ length: 20 }, () => attacker(node)))
     try {
       let opened = 0
+      let cut = 0
       await Promise.all(attackers.map(async a => {
         for (let i = 0; i < 8; i++) {
-          const stream = await a.libp2p.dialProtocol(peerIdFromString(node.peerId), STORE_SYNC_PROTOCOL).catch(() => undefined)
+          const stream = await a.libp2p.dialProtocol(peerIdFromString(node.peerId), STORE_SYNC_PROTOCOL, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
           if (stream == null) continue
           opened++
-          // a varint length prefix of 64 MiB, then 1 MiB of it
-          stream.send(Uint8Array.from([0x80, 0x80, 0x80, 0x20]))
-          for (let k = 0; k < 16; k++) stream.send(new Uint8Array(64 * 1024))
+          try {
+            // a varint length prefix of 64 MiB, then 1 MiB of it
+            stream.send(Uint8Array.from([0x80, 0x80, 0x80, 0x20]))
+            for (let k = 0; k < 16; k++) stream.send(new Uint8Array(64 * 1024))
+          } catch { cut++ } // the victim closed it: the announced length is over its limit
         }
       }))
       await sleep(5000)
-      return `${opened} streams opened`
+      return `${opened} streams opened, ${cut} cut by the victim while sending`
     } finally { await Promise.all(attackers.map(a => a.stop())) }
   }
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { pino } from 'pino'
 import {
   createMeshNode, encodeEnvelope, generateSwarmKey, loadOrCreatePeerKey, parsePeerstore, parseSwarmKey, signEnvelope, type MeshNode
@@ -13,7 +13,7 @@ import { startRegistry, type RunningRegistry } from '../packages/multiplatform2i
 import { NodeProcess, eventually, sleep, writePeerstore } from './helpers/node-process.js'
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { encodeAnnouncement } from '../packages/p2pcomm/src/announcement.js'
-import { ANNOUNCE_TOPIC } from '../packages/p2pcomm/src/constants.js'
+import { ANNOUNCE_TOPIC, STORE_SYNC_PROTOCOL } from '../packages/p2pcomm/src/constants.js'
 
 interface Health { store: { dropped: Record<string, number> }, droppedAnnouncements: number }
 interface Peer { id: string, self: boolean, live: boolean, connected: boolean }
@@ -149,4 +149,33 @@ describe('a node under abusive mesh peers', () => {
     expect((await victim.api('/health')).status).toBe(200)
     expect(performance.now() - t).toBeLessThan(500)
   }, 180_000)
+
+  it('sync buffering by connections: 10 peers × 8 sync streams announcing 64 MiB messages leave RSS bounded', async () => {
+    const rss = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${victim.pid}/status`, 'utf8'))?.[1]) / 1024
+    const before = await rss()
+    const peers = await Promise.all(Array.from({ length: 10 }, async () => startAttacker()))
+    let opened = 0
+    let cut = 0
+    let peak = before
+    try {
+      await Promise.all(peers.map(async p => {
+        for (let i = 0; i < 8; i++) {
+          const stream = await p.libp2p.dialProtocol(peerIdFromString(victim.peerId), STORE_SYNC_PROTOCOL, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+          if (stream == null) continue
+          opened++
+          try {
+            // a varint length prefix announcing 64 MiB, then 1 MiB of it
+            stream.send(Uint8Array.from([0x80, 0x80, 0x80, 0x20]))
+            for (let k = 0; k < 16; k++) stream.send(new Uint8Array(64 * 1024))
+          } catch { cut++ } // the victim closed it: the announced length is over its limit
+        }
+      }))
+      for (let t = 0; t < 20; t++) { peak = Math.max(peak, await rss()); await sleep(100) }
+    } finally {
+      await Promise.all(peers.map(async p => p.stop()))
+    }
+    console.log(`${opened} sync streams opened, ${cut} cut by the victim; victim RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB`)
+    expect(peak - before).toBeLessThan(60)
+    expect((await victim.api('/health')).status).toBe(200)
+  }, 120_000)
 })
