@@ -27,6 +27,8 @@ export const BLOCK_MS = 60_000
 export const MAX_CONCURRENT_PULLS = 4
 /** Sync answers in flight at once, all peers together; one more stream is refused */
 export const MAX_SYNC_ANSWERS = 8
+/** Records one author may hold in the store (its statuses, or a writer's desired state); more are dropped as over-quota */
+export const MAX_RECORDS_PER_AUTHOR = 20_000
 /** A record whose version is further ahead of this node's clock is dropped (accepted later, once time catches up) */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000
 

@@ -5,6 +5,9 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { createMeshNode, type MeshNode } from '../src/node.js'
 import { parsePeerstore } from '../src/peerstore.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { encodeEnvelope, signEnvelope } from '../src/store/envelope.js'
 
 const RECORDS = 50_000
 
@@ -21,12 +24,16 @@ describe('a store of 50,000 records', () => {
     const log = pino({ level: 'silent' })
     const old = await createMeshNode({ dataDir: await mkdtemp(join(tmpdir(), 'dm-big-')), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], self: () => ({ version: 't', docker: false }), log })
     nodes.push(old)
-    const peer = old.peerId
-    for (let i = 0; i < RECORDS; i++) {
-      // a status record of 1,000 peers × 50 images, as the real ones look
-      await old.store.put(`status/${peer}/registry.example/team/app-${i}:1.0.${i % 97}`, {
-        image: `registry.example/team/app-${i}:1.0.${i % 97}`, cid: 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi', state: 'loaded', docker: true, updatedAt: new Date().toISOString()
-      })
+    // status records of 1,000 peers × 50 images, as the real ones look, each signed by its peer
+    for (let p = 0; p < RECORDS / 50; p++) {
+      const key = await generateKeyPair('Ed25519')
+      const peer = peerIdFromPrivateKey(key).toString()
+      for (let i = 0; i < 50; i++) {
+        const image = `registry.example/team/app-${i}:1.0.${p % 97}`
+        const value = JSON.stringify({ image, cid: 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi', state: 'loaded', docker: true, updatedAt: new Date().toISOString() })
+        const bytes = encodeEnvelope(await signEnvelope(key, peer, { key: `status/${peer}/${image}`, value, version: { ms: Date.now(), n: i } }))
+        if (!(await old.store.receive(bytes)).applied) throw new Error('a valid record was refused')
+      }
     }
     const bytes = old.store.since(0, Infinity).reduce((a, r) => a + r.bytes.byteLength, 0)
     expect(bytes).toBeGreaterThan(4 * 1024 * 1024 * 2)

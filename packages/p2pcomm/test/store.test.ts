@@ -159,7 +159,34 @@ describe('signed records', () => {
     expect(await store.receive(await forged(peer.key, peer.id, { key: 'k', value: '1', version: { ms: Date.now() + 3_600_000, n: 0 } }))).toMatchObject({ reason: 'future' })
     expect(await store.receive(await forged(peer.key, 'not-a-peer-id', { key: 'k', value: '1', version: { ms: 1, n: 0 } }))).toMatchObject({ reason: 'bad-signature' })
     expect(await store.list()).toEqual([])
-    expect(store.stats().dropped).toEqual({ malformed: 2, 'bad-signature': 1, unauthorized: 0, stale: 0, future: 1, 'invalid-value': 2, 'rate-limited': 0 })
+    expect(store.stats().dropped).toEqual({ malformed: 2, 'bad-signature': 1, unauthorized: 0, stale: 0, future: 1, 'invalid-value': 2, 'rate-limited': 0, 'over-quota': 0 })
+  })
+
+  it('bounds what one author may hold: new keys past its quota are dropped, its own keys still update', async () => {
+    const peer = await identity()
+    const store = await MemoryStore.create({ maxRecordsPerAuthor: 3 })
+    const record = async (key: string, n: number): Promise<Uint8Array> => forged(peer.key, peer.id, { key, value: String(n), version: { ms: Date.now(), n } })
+    for (let i = 0; i < 3; i++) expect(await store.receive(await record(`status/${peer.id}/${i}`, i))).toMatchObject({ applied: true })
+    expect(await store.receive(await record(`status/${peer.id}/3`, 3))).toMatchObject({ applied: false, reason: 'over-quota' })
+    expect(await store.receive(await record(`status/${peer.id}/0`, 9))).toMatchObject({ applied: true })
+    // the quota holds for this node's own writes too
+    const own = await MemoryStore.create({ maxRecordsPerAuthor: 1 })
+    await own.put('a', 1)
+    await expect(own.put('b', 2)).rejects.toMatchObject({ name: 'InvalidRecordError' })
+    await own.put('a', 3)
+    expect(store.stats().dropped['over-quota']).toBe(1)
+  })
+
+  it('keeps nothing it cannot apply: a record from the future is neither held nor offered to peers, and comes back through sync once its time has come', async () => {
+    let now = Date.now()
+    const peer = await identity()
+    const early = await forged(peer.key, peer.id, { key: 'k', value: '1', version: { ms: now + 3_600_000, n: 0 } })
+    const store = await MemoryStore.create({ now: () => now })
+    expect(await store.receive(early)).toMatchObject({ applied: false, reason: 'future' })
+    expect(store.since(0, Infinity)).toEqual([])
+    expect(await store.get('k')).toBeUndefined()
+    now += 3_600_000
+    expect(await store.receive(early)).toMatchObject({ applied: true })
   })
 
   it('counts a record received again as a duplicate, not as a drop', async () => {

@@ -36,7 +36,7 @@ const HealthSchema = z.object({
     tombstones: z.number(),
     droppedMessages: z.number().openapi({ description: 'records from peers not applied, all reasons' }),
     dropped: z.object({
-      malformed: z.number(), 'bad-signature': z.number(), unauthorized: z.number(), stale: z.number(), future: z.number(), 'invalid-value': z.number(), 'rate-limited': z.number()
+      malformed: z.number(), 'bad-signature': z.number(), unauthorized: z.number(), stale: z.number(), future: z.number(), 'invalid-value': z.number(), 'rate-limited': z.number(), 'over-quota': z.number()
     }).openapi({ description: 'records from peers not applied, by reason' }),
     remoteUpdates: z.number(),
     duplicates: z.number()

@@ -12,6 +12,8 @@ export interface StoreInit {
   validator?: RecordValidator
   policy?: WritePolicy
   now?: () => number
+  /** Records one author may hold (default MAX_RECORDS_PER_AUTHOR) */
+  maxRecordsPerAuthor?: number
 }
 
 /**
@@ -79,5 +81,5 @@ export class MemoryStore implements ReplicatedStore {
 
 export async function recordSetFor (init: StoreInit): Promise<RecordSet> {
   const privateKey = init.privateKey ?? await generateKeyPair('Ed25519')
-  return new RecordSet({ privateKey, peerId: peerIdFromPrivateKey(privateKey).toString(), validator: init.validator, policy: init.policy, now: init.now })
+  return new RecordSet({ privateKey, peerId: peerIdFromPrivateKey(privateKey).toString(), validator: init.validator, policy: init.policy, now: init.now, maxRecordsPerAuthor: init.maxRecordsPerAuthor })
 }

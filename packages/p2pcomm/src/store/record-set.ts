@@ -1,6 +1,6 @@
 import type { PrivateKey } from '@libp2p/interface'
-import { MAX_CLOCK_SKEW_MS } from '../constants.js'
-import { UnauthorizedWriteError } from '../errors.js'
+import { MAX_CLOCK_SKEW_MS, MAX_RECORDS_PER_AUTHOR } from '../constants.js'
+import { InvalidRecordError, UnauthorizedWriteError } from '../errors.js'
 import { compareEnvelopes, EnvelopeVerifier, encodeEnvelope, signEnvelope, type Envelope } from './envelope.js'
 import { HybridClock } from './hlc.js'
 import { checkKey, parseValue, RecordValidator } from './records.js'
@@ -23,6 +23,8 @@ export interface RecordSetInit {
   validator?: RecordValidator
   policy?: WritePolicy
   now?: () => number
+  /** Records one author may hold (default MAX_RECORDS_PER_AUTHOR) */
+  maxRecordsPerAuthor?: number
 }
 
 /** Everyone may write everything: the behaviour without a writers file */
@@ -44,8 +46,10 @@ export class RecordSet {
   private readonly verifier = new EnvelopeVerifier()
   private readonly listeners = new Set<StoreListener>()
   private readonly appliedListeners = new Set<(held: HeldRecord, origin: StoreChange['origin']) => void>()
-  readonly dropped: Record<DropReason, number> = { malformed: 0, 'bad-signature': 0, unauthorized: 0, stale: 0, future: 0, 'invalid-value': 0, 'rate-limited': 0 }
+  readonly dropped: Record<DropReason, number> = { malformed: 0, 'bad-signature': 0, unauthorized: 0, stale: 0, future: 0, 'invalid-value': 0, 'rate-limited': 0, 'over-quota': 0 }
   private counters = { applied: 0, duplicates: 0 }
+  /** Records held per author, tombstones included: one author cannot fill the store (MAX_RECORDS_PER_AUTHOR) */
+  private readonly perAuthor = new Map<string, number>()
 
   constructor (private readonly init: RecordSetInit) {
     this.clock = new HybridClock(init.now)
@@ -98,6 +102,7 @@ export class RecordSet {
 
   private async sign (key: string, value: JsonValue | undefined): Promise<HeldRecord> {
     this.checkAllowed(key)
+    if (this.overQuota(key, this.init.peerId)) throw new InvalidRecordError(`this node holds ${this.quota} records of its own already`, 'key')
     const version = this.clock.next(this.records.get(key)?.envelope.version)
     const text = value === undefined ? undefined : JSON.stringify(value)
     const envelope = await signEnvelope(this.init.privateKey, this.init.peerId, { key, version, ...(text === undefined ? {} : { value: text }) })
@@ -155,7 +160,8 @@ export class RecordSet {
   restore (held: HeldRecord): void {
     const current = this.records.get(held.envelope.key)
     if (current != null && compareEnvelopes(current.envelope, held.envelope) >= 0) return
-    if (current != null) this.feed.delete(current.seq)
+    if (current != null) { this.feed.delete(current.seq); this.count(current.envelope.author, -1) }
+    this.count(held.envelope.author, 1)
     this.records.set(held.envelope.key, held)
     this.feed.set(held.seq, held.envelope.key)
     this.seq = Math.max(this.seq, held.seq)
@@ -185,11 +191,26 @@ export class RecordSet {
     if (e.version.ms > now + MAX_CLOCK_SKEW_MS) return { reason: 'future', detail: `${e.version.ms - now} ms ahead` }
     const why = (this.init.policy ?? OPEN_POLICY).denies(e.key, e.author)
     if (why != null) return { reason: 'unauthorized', detail: why }
+    if (this.overQuota(e.key, e.author)) return { reason: 'over-quota', detail: e.author }
     const held = this.records.get(e.key)
     if (held == null) return undefined
     const order = compareEnvelopes(e, held.envelope)
     if (order > 0) return undefined
     return order === 0 ? { reason: 'duplicate' } : { reason: 'stale', detail: e.key }
+  }
+
+  /** A new key for an author that holds MAX_RECORDS_PER_AUTHOR already */
+  private overQuota (key: string, author: string): boolean {
+    if (this.records.get(key)?.envelope.author === author) return false
+    return (this.perAuthor.get(author) ?? 0) >= this.quota
+  }
+
+  private get quota (): number { return this.init.maxRecordsPerAuthor ?? MAX_RECORDS_PER_AUTHOR }
+
+  private count (author: string, by: number): void {
+    const n = (this.perAuthor.get(author) ?? 0) + by
+    if (n <= 0) this.perAuthor.delete(author)
+    else this.perAuthor.set(author, n)
   }
 
   private drop (reason: DropReason | 'duplicate', detail?: string): AcceptResult {
@@ -201,7 +222,8 @@ export class RecordSet {
   private apply (envelope: Envelope, bytes: Uint8Array, value: JsonValue | undefined, origin: StoreChange['origin']): HeldRecord {
     const { key } = envelope
     const previous = this.records.get(key)
-    if (previous != null) this.feed.delete(previous.seq)
+    if (previous != null) { this.feed.delete(previous.seq); this.count(previous.envelope.author, -1) }
+    this.count(envelope.author, 1)
     const held: HeldRecord = { envelope, bytes, value, seq: ++this.seq }
     this.records.set(key, held)
     this.feed.set(held.seq, key)

@@ -31,7 +31,7 @@ export interface WritePolicy {
 }
 
 /** Why a record from the network was not applied */
-export type DropReason = 'malformed' | 'bad-signature' | 'unauthorized' | 'stale' | 'future' | 'invalid-value' | 'rate-limited'
+export type DropReason = 'malformed' | 'bad-signature' | 'unauthorized' | 'stale' | 'future' | 'invalid-value' | 'rate-limited' | 'over-quota'
 
 export interface ReplicatedStore {
   get (key: string): Promise<JsonValue | undefined>

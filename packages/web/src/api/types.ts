@@ -4,7 +4,7 @@ export interface WriteAuthorization { enabled: boolean, writers: number, selfIsW
 
 export interface Identity { peerId: string, addrs: string[], privateNetwork: boolean, version: string, writeAuthorization: WriteAuthorization }
 
-export type DropReason = 'malformed' | 'bad-signature' | 'unauthorized' | 'stale' | 'future' | 'invalid-value' | 'rate-limited'
+export type DropReason = 'malformed' | 'bad-signature' | 'unauthorized' | 'stale' | 'future' | 'invalid-value' | 'rate-limited' | 'over-quota'
 
 export interface Health {
   status: 'ok' | 'unavailable'
