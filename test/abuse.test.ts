@@ -87,6 +87,32 @@ describe('a node under abusive clients', () => {
     }
   })
 
+  it('disk filling up: uploads are refused with 507 while free space is under the reserve, and accepted again once it returns', async () => {
+    const { execFile } = await import('node:child_process')
+    const { promisify } = await import('node:util')
+    const { rm } = await import('node:fs/promises')
+    const run = promisify(execFile)
+    const mnt = await mkdtemp(join(tmpdir(), 'dm-tmpfs-'))
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=96m', 'tmpfs', mnt])
+    let small: NodeProcess | undefined
+    try {
+      await mkdir(join(mnt, 'node'))
+      small = await NodeProcess.start({ dataDir: join(mnt, 'node'), extraArgs: ['--docker-host', 'unix:///nonexistent.sock', '--min-free-disk', '48MiB'] })
+      const start = async (): Promise<Response> => fetch(`${small!.registryUrl}/v2/disk/x/blobs/uploads/`, { method: 'POST' })
+      expect((await start()).status).toBe(202)
+      await writeFile(join(mnt, 'filler'), Buffer.alloc(64 * 1024 * 1024))
+      const full = await start()
+      expect(full.status).toBe(507)
+      expect(((await full.json()) as OciBody).errors[0]?.code).toBe('UNAVAILABLE')
+      expect((await small.api('/health')).status).toBe(200)
+      await rm(join(mnt, 'filler'))
+      expect((await start()).status).toBe(202)
+    } finally {
+      await small?.stop()
+      await run('umount', [mnt]).catch(() => {})
+    }
+  }, 60_000)
+
   it('index naming a huge blob as a child manifest: refused by its size, not read into memory', async () => {
     const big = Buffer.alloc(48 * 1024 * 1024, 0x20)
     const blob = { digest: sha256Digest(big), size: big.length, mediaType: 'application/octet-stream', bytes: big }

@@ -43,6 +43,8 @@ export const ConfigSchema = z.object({
   maxUploadSessions: z.coerce.number().int().min(1).max(100_000).default(256),
   /** Bytes one registry upload session may hold (one blob) */
   maxUploadSize: size.default(16 * 1024 ** 3),
+  /** Registry uploads are refused while the data dir's disk has less free space than this */
+  minFreeDisk: size.default(1024 ** 3),
   registryPort: port.default(5005),
   peerstore: z.string().min(1).default('data/peerstore'),
   swarmKey: z.string().min(1).optional(),
@@ -75,6 +77,7 @@ const FLAGS = {
   'allowed-hosts': 'allowedHosts',
   'max-upload-sessions': 'maxUploadSessions',
   'max-upload-size': 'maxUploadSize',
+  'min-free-disk': 'minFreeDisk',
   peerstore: 'peerstore',
   'swarm-key': 'swarmKey',
   'force-pnet': 'forcePnet',

@@ -34,6 +34,7 @@ node flags (also DISTROMASH_<FLAG> in the environment or .env):
                         IP addresses and localhost (DNS rebinding defence)
   --max-upload-sessions N  registry uploads open at once (default 256)
   --max-upload-size SIZE   bytes one registry upload may hold (default 16GiB)
+  --min-free-disk SIZE     refuse registry uploads below this much free disk (default 1GiB)
   --grace-period S      seconds a silent peer keeps its replicas (default 60)
   --log-level L         default info`
 

@@ -172,7 +172,7 @@ async function startRegistry (config: Config, mesh: MeshNode, catalog: Catalog, 
     uploadsDir,
     log,
     pins: { add: async (cid: CID) => { await pins.add(cid, `push:${cid.toString()}`) } }
-  }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize })
+  }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize, diskReserveBytes: config.minFreeDisk })
   await registry.listen(config.registryPort, config.registryHost)
   return registry
 }
