@@ -178,4 +178,28 @@ describe('a node under abusive mesh peers', () => {
     expect(peak - before).toBeLessThan(60)
     expect((await victim.api('/health')).status).toBe(200)
   }, 120_000)
+
+  it('pending data: a record it cannot apply yet (a version an hour ahead) is neither kept, nor forwarded, nor offered by sync, nor found after a restart', async () => {
+    // a peer whose key is known here, so it can sign its own record with a version an hour ahead
+    const dataDir = await mkdtemp(join(tmpdir(), 'dm-future-'))
+    const own = await loadOrCreatePeerKey(join(dataDir, 'peer.key'))
+    const fresh = await createMeshNode({
+      dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: parsePeerstore(victim.multiaddr).addrs,
+      swarmKey: parseSwarmKey(await readFile(swarmKey, 'utf8')), self: () => ({ version: 'future', docker: false }), log: pino({ level: 'silent' })
+    })
+    try {
+      await eventually(async () => fresh.libp2p.services.pubsub.getMeshPeers(STORE_TOPIC).includes(victim.peerId), 20_000, 'a fresh peer in the store topic mesh')
+      const before = (await victim.api<Health>('/health')).body.store.dropped.future ?? 0
+      const key = `status/${fresh.peerId}/from-the-future:1`
+      const value = JSON.stringify({ image: 'from-the-future:1', cid: 'bafy', state: 'loaded', docker: false, updatedAt: '' })
+      await fresh.libp2p.services.pubsub.publish(STORE_TOPIC, encodeEnvelope(await signEnvelope(own, fresh.peerId, { key, value, version: { ms: Date.now() + 3_600_000, n: 0 } })))
+      await eventually(async () => ((await victim.api<Health>('/health')).body.store.dropped.future ?? 0) > before, 10_000, 'the victim to drop it as future')
+      await sleep(12_000) // a sync round: the writer pulls from the victim, which has nothing to offer
+      for (const node of [victim, writer]) expect((await node.api(`/api/v1/crdt/${encodeURIComponent(key)}`)).status).toBe(404)
+      await victim.restart()
+      expect((await victim.api(`/api/v1/crdt/${encodeURIComponent(key)}`)).status).toBe(404)
+    } finally {
+      await fresh.stop()
+    }
+  }, 90_000)
 })

@@ -13,6 +13,8 @@ export const MAX_KEY_LENGTH = 512
 export const MAX_VALUE_BYTES = 256 * 1024
 /** Nesting of objects and arrays in a value: deep values overflow the stack of whoever reads them */
 export const MAX_VALUE_DEPTH = 32
+/** Array items and object members in a value, all levels together */
+export const MAX_VALUE_ELEMENTS = 10_000
 /** A sync answer is sent in chunks of about this many bytes of records; a chunk holds at least one */
 export const SYNC_CHUNK_BYTES = 256 * 1024
 /** One sync message: a chunk, or one record at its largest, with framing */

@@ -60,6 +60,7 @@ export function storeConformance (name: string, make: (policy?: WritePolicy) => 
       let deep: unknown = 1
       for (let i = 0; i < 3000; i++) deep = [deep]
       await expect(store.put('k', deep as never)).rejects.toMatchObject({ field: 'value', message: expect.stringMatching(/nested deeper/) })
+      await expect(store.put('k', new Array(20_000).fill(0))).rejects.toMatchObject({ field: 'value', message: expect.stringMatching(/more than 10000 elements/) })
     })
 
     it('refuses a write its policy forbids, with a named error, and writes nothing', async () => {

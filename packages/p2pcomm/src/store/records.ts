@@ -1,5 +1,5 @@
 import type { ZodType } from 'zod'
-import { MAX_KEY_LENGTH, MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from '../constants.js'
+import { MAX_KEY_LENGTH, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, MAX_VALUE_ELEMENTS } from '../constants.js'
 import { InvalidRecordError } from '../errors.js'
 import type { JsonValue } from './store.js'
 
@@ -102,10 +102,15 @@ function nestingOf (text: string): number {
 /** Iterative, so a hostile value cannot overflow the stack while it is being checked */
 function checkDepth (value: unknown): void {
   const stack: Array<[unknown, number]> = [[value, 1]]
+  let elements = 0
   while (stack.length > 0) {
     const [v, depth] = stack.pop() as [unknown, number]
     if (typeof v !== 'object' || v === null) continue
     if (depth > MAX_VALUE_DEPTH) throw new InvalidRecordError(`value nested deeper than ${MAX_VALUE_DEPTH} levels`, 'value')
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1])
+    const children = Array.isArray(v) ? v : Object.values(v)
+    elements += children.length
+    // a 256 KiB value of `[0,0,0,…]` is 128k elements: each one costs every reader
+    if (elements > MAX_VALUE_ELEMENTS) throw new InvalidRecordError(`value has more than ${MAX_VALUE_ELEMENTS} elements`, 'value')
+    for (const child of children) stack.push([child, depth + 1])
   }
 }
