@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pushSingleImage } from '../packages/multiplatform2ipfs/test/helpers/images.js'
@@ -40,7 +41,8 @@ describe('the API under schemathesis', () => {
       '--exclude-path', '/api/v1/events', '--max-examples', '40', '--seed', seed, '--workers', '2', '--no-color']
     let output: string
     try {
-      output = (await run(SCHEMATHESIS, args, { maxBuffer: 64 * 1024 * 1024, timeout: 600_000, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } })).stdout
+      // run from a scratch dir: schemathesis keeps a cache (.schemathesis/) in its working directory
+      output = (await run(SCHEMATHESIS, args, { cwd: tmpdir(), maxBuffer: 64 * 1024 * 1024, timeout: 600_000, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } })).stdout
     } catch (err) {
       const e = err as Error & { code?: number | string, stdout?: string, stderr?: string }
       if (e.code === 'ENOENT') throw new Error(`schemathesis is not installed (${SCHEMATHESIS}): run .ci/run, which makes .venv with it`)
