@@ -133,4 +133,3 @@ function recordKey (key: string): Key {
   return new Key(RECORDS + Buffer.from(key).toString('base64url'))
 }
 
-export { EPOCH as RECORDS_EPOCH_KEY }
