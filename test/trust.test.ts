@@ -176,16 +176,24 @@ describe('trust: only authorized writers change what hosts pull', () => {
     const sign = async (k: PrivateKey, author: string, record: { key: string, value?: string }): Promise<Uint8Array> => encodeEnvelope(await signEnvelope(k, author, { ...record, version }))
     // node 2's status signed by another key; the same claiming node 2 as author; a strategy by a
     // non-writer; node 1's replayed older strategy record
-    await pubsub.publish(STORE_TOPIC, await sign(key, self, { key: `status/${n(1).peerId}/dmtest/good:1`, value: status }))
-    await pubsub.publish(STORE_TOPIC, await sign(key, n(1).peerId, { key: `status/${n(1).peerId}/dmtest/good:1`, value: status }))
-    await pubsub.publish(STORE_TOPIC, await sign(key, self, { key: 'strategy/evil', value: '{}' }))
-    await pubsub.publish(STORE_TOPIC, await sign(key, n(0).peerId, { key: `strategy/${strategyKey}` }))
-    await pubsub.publish(STORE_TOPIC, old)
-    await eventually(async () => {
+    const publishAll = async (): Promise<void> => {
+      await pubsub.publish(STORE_TOPIC, await sign(key, self, { key: `status/${n(1).peerId}/dmtest/good:1`, value: status }))
+      await pubsub.publish(STORE_TOPIC, await sign(key, n(1).peerId, { key: `status/${n(1).peerId}/dmtest/good:1`, value: status }))
+      await pubsub.publish(STORE_TOPIC, await sign(key, self, { key: 'strategy/evil', value: '{}' }))
+      await pubsub.publish(STORE_TOPIC, await sign(key, n(0).peerId, { key: `strategy/${strategyKey}` }))
+      await pubsub.publish(STORE_TOPIC, old)
+    }
+    const counted = async (): Promise<boolean> => {
       const d = await dropped(n(1))
       const s = start[1] as Dropped
       return d.unauthorized >= s.unauthorized + 2 && d['bad-signature'] >= s['bad-signature'] + 2 && d.stale >= s.stale + 1
-    }, 15_000, 'node 2 to count the drops by reason')
+    }
+    // gossip is best effort: a round that went nowhere (CI saw it once) is published again, as new messages
+    for (let round = 0; round < 4 && !await counted(); round++) {
+      await publishAll()
+      await eventually(counted, 4000, 'node 2 to count the drops by reason').catch(() => {})
+    }
+    if (!await counted()) throw new Error(`node 2 did not count the drops: before ${JSON.stringify(start[1])}, now ${JSON.stringify(await dropped(n(1)))}, injector mesh ${JSON.stringify(pubsub.getMeshPeers(STORE_TOPIC))}`)
     for (const node of honest) {
       expect(await entries(node, 'strategy/')).toEqual([newest])
       expect((await entries(node, `status/${n(1).peerId}/`)).map(e => e.value.state)).toEqual(['loaded'])
