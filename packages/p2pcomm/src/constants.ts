@@ -25,6 +25,8 @@ export const GOSSIP_RECORDS_BURST = 5000
 /** A neighbour that sent this many undecodable or forged records is ignored for BLOCK_MS */
 export const REJECTS_BEFORE_BLOCK = 8
 export const BLOCK_MS = 60_000
+/** Chunks one pull takes (64 MiB) before it yields its slot; the next pull resumes at its cursor */
+export const MAX_SYNC_ROUNDS = 256
 /** Pulls from peers running at once (more wait in a queue): at most this many sync messages are buffered */
 export const MAX_CONCURRENT_PULLS = 4
 /** Sync answers in flight at once, all peers together; one more stream is refused */

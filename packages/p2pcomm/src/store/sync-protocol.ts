@@ -4,7 +4,7 @@ import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import * as cborg from 'cborg'
 import type { Logger } from 'pino'
 import {
-  BLOCK_MS, GOSSIP_RECORDS_BURST, GOSSIP_RECORDS_PER_S, REJECTS_BEFORE_BLOCK, MAX_CONCURRENT_PULLS, MAX_SYNC_ANSWERS, MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_CHUNK_BYTES, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
+  BLOCK_MS, GOSSIP_RECORDS_BURST, MAX_SYNC_ROUNDS, GOSSIP_RECORDS_PER_S, REJECTS_BEFORE_BLOCK, MAX_CONCURRENT_PULLS, MAX_SYNC_ANSWERS, MAX_SYNC_MESSAGE_BYTES, STORE_SYNC_PROTOCOL, STORE_TOPIC, SYNC_CHUNK_BYTES, SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS
 } from '../constants.js'
 import type { DurableStore } from './durable-store.js'
 import type { AcceptResult } from './record-set.js'
@@ -82,10 +82,13 @@ export class StoreReplicator {
     let applied = 0
     try {
       const cursor: Cursor = { ...(this.cursors.get(id) ?? { epoch: new Uint8Array(), seq: 0 }) }
-      for (;;) {
+      // a session takes at most MAX_SYNC_ROUNDS chunks: an answerer cannot keep a pull slot for
+      // ever; the cursor is kept, so the next pull goes on from there
+      for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
         await lp.write(cborg.encode({ e: cursor.epoch, s: cursor.seq }), { signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
         const msg = await readMessage(lp)
         if (!(msg.e instanceof Uint8Array) || msg.e.byteLength > 64 || !isSeq(msg.s) || !Array.isArray(msg.r)) throw new Error('peer sent a malformed sync answer')
+        if (msg.r.length === 0 && msg.end !== true) throw new Error('peer sent an empty chunk that is not the last')
         applied += await this.applyChunk(msg.r as unknown[])
         this.cursors.set(id, { epoch: msg.e, seq: msg.s })
         Object.assign(cursor, { epoch: msg.e, seq: msg.s })
