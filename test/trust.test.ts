@@ -196,6 +196,7 @@ describe('trust: only authorized writers change what hosts pull', () => {
       await publishAll()
       await eventually(counted, 4000, 'node 2 to count the drops by reason').catch(() => {})
     }
+    console.log(`crafted gossip on node 2: ${JSON.stringify(await dropped(n(1)))} (before ${JSON.stringify(start[1])})`)
     if (!await counted()) throw new Error(`node 2 did not count the drops: before ${JSON.stringify(start[1])}, now ${JSON.stringify(await dropped(n(1)))}, injector mesh ${JSON.stringify(pubsub.getMeshPeers(STORE_TOPIC))}`)
     for (const node of honest) {
       expect(await entries(node, 'strategy/')).toEqual([newest])

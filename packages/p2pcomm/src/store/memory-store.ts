@@ -48,7 +48,10 @@ export class MemoryStore implements ReplicatedStore {
   subscribe (listener: StoreListener): () => void { return this.records.subscribe(listener) }
 
   /** A record from a peer, as it travels: applied when valid, authorized and newer */
-  async receive (bytes: Uint8Array): Promise<AcceptResult> {
+  async receive (received: Uint8Array): Promise<AcceptResult> {
+    // the store keeps these bytes (to persist, to serve in sync): they must be its own, not a view
+    // into a buffer the network layer may reuse
+    const bytes = received.slice()
     const envelope = decodeEnvelope(bytes)
     if (typeof envelope === 'string') {
       this.records.countDropped('malformed')
