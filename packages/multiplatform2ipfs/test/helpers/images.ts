@@ -125,3 +125,19 @@ export async function pushSingleImage (registry: string, repository: string, tag
   await pushManifest(registry, repository, tag, manifest)
   return { ...manifest, repository, tag, manifests: [manifest], blobs }
 }
+
+/**
+ * A single-platform OCI image whose layers are blobs of exactly `sizes` bytes (deterministic, not
+ * tars: for tests of how blobs become IPFS DAGs, e.g. at the chunk and link-count boundaries).
+ */
+export async function pushSizedLayersImage (registry: string, repository: string, tag: string, sizes: number[], seed = 7): Promise<PushedImage> {
+  const layers = sizes.map((size, i) => blob(deterministicBytes(size, seed + i), mt.OCI_LAYER))
+  const config = blob(json({
+    architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: layers.map(l => l.digest) }
+  }), mt.OCI_CONFIG)
+  const manifest = blob(json({ schemaVersion: 2, mediaType: mt.OCI_MANIFEST, config: descriptor(config), layers: layers.map(descriptor) }), mt.OCI_MANIFEST)
+  const pushed: PushedManifest = { ...manifest, platform: 'linux/amd64', config, layers }
+  const blobs = await pushAll(registry, repository, [pushed])
+  await pushManifest(registry, repository, tag, manifest)
+  return { ...manifest, repository, tag, manifests: [pushed], blobs }
+}
