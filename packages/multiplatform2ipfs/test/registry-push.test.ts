@@ -73,6 +73,23 @@ describe('registry push side: uploads', () => {
     expect(await ociCode(res)).toBe('RANGE_INVALID')
   })
 
+  it('refuses an out-of-order last chunk on PUT with 416 and keeps the session to resume', async () => {
+    const bytes = deterministicBytes(3000, 6)
+    const b = blobOf(bytes)
+    const location = await startUpload('up/order')
+    expect(await fetch(url(location), { method: 'PATCH', body: bytes.subarray(0, 1000), headers: { 'content-range': '0-999' } }).then(r => r.status)).toBe(202)
+    // the last chunk sent ahead of the middle one: refused before a byte is written
+    const ahead = await fetch(url(`${location}?digest=${b.digest}`), { method: 'PUT', body: bytes.subarray(2000), headers: { 'content-range': '2000-2999' } })
+    expect(ahead.status).toBe(416)
+    expect(await ociCode(ahead)).toBe('RANGE_INVALID')
+    const status = await fetch(url(location))
+    expect([status.status, status.headers.get('range')]).toEqual([204, '0-999'])
+    expect(await fetch(url(location), { method: 'PATCH', body: bytes.subarray(1000, 2000), headers: { 'content-range': '1000-1999' } }).then(r => r.status)).toBe(202)
+    const last = await fetch(url(`${location}?digest=${b.digest}`), { method: 'PUT', body: bytes.subarray(2000), headers: { 'content-range': '2000-2999' } })
+    expect(last.status).toBe(201)
+    expect(Buffer.compare(await blobBytes('up/order', b.digest), Buffer.from(bytes))).toBe(0)
+  })
+
   it('stores nothing when the content does not match the digest (400 DIGEST_INVALID)', async () => {
     const bytes = deterministicBytes(5000, 3)
     const claimed = sha256Digest(deterministicBytes(5000, 4))

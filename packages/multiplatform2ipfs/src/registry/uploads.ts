@@ -43,6 +43,25 @@ async function start (ctx: RequestContext, sessions: UploadSessions, storage: Re
 }
 
 async function patch (ctx: RequestContext, sessions: UploadSessions, session: UploadSession): Promise<void> {
+  await appendChunk(ctx, sessions, session)
+  sendEmpty(ctx, 202, status(session))
+}
+
+async function finish (ctx: RequestContext, sessions: UploadSessions, session: UploadSession, name: string): Promise<void> {
+  const param = ctx.url.searchParams.get('digest')
+  if (param === null) throw new InvalidDigestError('the digest query parameter is required to complete an upload')
+  const digest = parseDigest(param)
+  await appendChunk(ctx, sessions, session)
+  await sessions.finish(session, digest, ctx.signal)
+  created(ctx, name, digest)
+}
+
+/**
+ * A request body joins the upload (PATCH, or the last chunk on PUT). With a Content-Range it must
+ * start where the upload ends: a chunk out of order is refused with 416 before a byte of it is
+ * written, and the session stays as it was, so the client can ask for its status and resume.
+ */
+async function appendChunk (ctx: RequestContext, sessions: UploadSessions, session: UploadSession): Promise<void> {
   const range = parseContentRange(ctx.req.headers['content-range'])
   if (range !== undefined && range.start !== session.size) {
     throw new RangeInvalidError(`chunk starts at ${range.start}, the upload has ${session.size} bytes`, { expected: session.size })
@@ -53,16 +72,6 @@ async function patch (ctx: RequestContext, sessions: UploadSessions, session: Up
     await sessions.cancel(session)
     throw new RangeInvalidError(`Content-Range announced ${range.end - range.start + 1} bytes, the body had ${session.size - before}`)
   }
-  sendEmpty(ctx, 202, status(session))
-}
-
-async function finish (ctx: RequestContext, sessions: UploadSessions, session: UploadSession, name: string): Promise<void> {
-  const param = ctx.url.searchParams.get('digest')
-  if (param === null) throw new InvalidDigestError('the digest query parameter is required to complete an upload')
-  const digest = parseDigest(param)
-  await sessions.append(session, ctx.req, ctx.signal)
-  await sessions.finish(session, digest, ctx.signal)
-  created(ctx, name, digest)
 }
 
 function created (ctx: RequestContext, name: string, digest: Digest): void {
