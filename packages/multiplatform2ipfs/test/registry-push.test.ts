@@ -4,7 +4,8 @@ import { sha256Digest } from '../src/digest.js'
 import { OCI_INDEX, OCI_MANIFEST } from '../src/media-types.js'
 import { openLayout } from '../src/layout/reader.js'
 import { deterministicBytes } from './helpers/bytes.js'
-import { pushBlob, pushManifest, pushMultiPlatformImage } from './helpers/images.js'
+import { pushBlob, pushManifest, pushMultiPlatformImage, pushSingleImage } from './helpers/images.js'
+import { MAX_INDEX_DEPTH } from '../src/registry/push.js'
 import { ociCode, startOciRegistry, type RunningOciRegistry } from './helpers/oci-registry.js'
 
 let ours: RunningOciRegistry
@@ -190,6 +191,56 @@ describe('registry push side: manifests', () => {
     const index = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: missing, size: 10 }] }))
     expect(await ociCode(await put('bad/manifest', '1', index, OCI_INDEX))).toBe('MANIFEST_BLOB_UNKNOWN')
     expect(await ours.catalog.get('bad/manifest:1')).toBeUndefined()
+  })
+
+  const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value))
+  const desc = (b: { mediaType: string, digest: string, size: number }): Record<string, unknown> => ({ mediaType: b.mediaType, digest: b.digest, size: b.size })
+
+  it('takes layers with urls that were never pushed (non-distributable and foreign layers), but not a missing config or plain layer', async () => {
+    const config = blobOf(json({ os: 'linux', architecture: 'amd64', rootfs: { type: 'layers', diff_ids: [] } }), 'application/vnd.oci.image.config.v1+json')
+    await pushBlob(ours.url, 'pushed/nondist', config)
+    const absent = { digest: `sha256:${'5'.repeat(64)}`, size: 123456 }
+    const urls = [`https://store.example.com/blobs/${absent.digest}`]
+    const manifest = (layer: Record<string, unknown>): Uint8Array => json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: desc(config), layers: [layer] })
+    for (const mediaType of ['application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip']) {
+      const m = blobOf(manifest({ mediaType, ...absent, urls }), OCI_MANIFEST)
+      expect(await pushManifest(ours.url, 'pushed/nondist', mediaType.includes('oci') ? 'oci' : 'docker', m)).toBe(m.digest)
+      expect(await fetch(url(`/v2/pushed/nondist/manifests/${m.digest}`)).then(r => r.status)).toBe(200)
+    }
+    // never served: clients fetch it from its urls
+    expect(await fetch(url(`/v2/pushed/nondist/blobs/${absent.digest}`)).then(r => r.status)).toBe(404)
+    const plain = await put('pushed/nondist', 'plain', manifest({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...absent }))
+    expect([plain.status, await ociCode(plain)]).toEqual([400, 'MANIFEST_BLOB_UNKNOWN'])
+    const noConfig = await put('pushed/nondist', 'noconfig', json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...desc(config), digest: absent.digest, urls }, layers: [] }))
+    expect([noConfig.status, await ociCode(noConfig)]).toEqual([400, 'MANIFEST_BLOB_UNKNOWN'])
+  })
+
+  it('takes an index of indexes, records the platforms of all of them, and serves each level', async () => {
+    const a = await pushMultiPlatformImage(ours.url, 'pushed/nested', 'a')
+    const b = await pushSingleImage(ours.url, 'pushed/nested', 'b', 'linux/s390x')
+    const inner = blobOf(json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...desc(b.manifests[0]!), platform: { os: 'linux', architecture: 's390x' } }] }), OCI_INDEX)
+    await pushManifest(ours.url, 'pushed/nested', inner.digest, inner)
+    const top = blobOf(json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [desc(a), desc(inner)] }), OCI_INDEX)
+    expect(await pushManifest(ours.url, 'pushed/nested', 'top', top)).toBe(top.digest)
+    const rec = await ours.catalog.resolve('pushed/nested', 'top')
+    expect(rec?.platforms).toEqual(['linux/amd64', 'linux/arm64/v8', 'linux/s390x'])
+    // the layout holds every level, so the mesh can serve all of it by name
+    const digests: string[] = []
+    for await (const blob of openLayout(ours.pinned.at(-1)!, ours.blockstore).blobs()) digests.push(blob.digest)
+    expect(digests).toEqual(expect.arrayContaining([top.digest, a.digest, inner.digest, ...b.blobs.keys()]))
+    for (const m of [top, a, inner]) expect(await fetch(url(`/v2/pushed/nested/manifests/${m.digest}`)).then(r => r.headers.get('content-type'))).toBe(OCI_INDEX)
+  })
+
+  it('refuses an index nested deeper than the limit', async () => {
+    const leaf = await pushSingleImage(ours.url, 'pushed/deep', 'leaf')
+    let child: { mediaType: string, digest: string, size: number } = leaf
+    for (let level = 1; level <= MAX_INDEX_DEPTH; level++) {
+      const index = blobOf(json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [desc(child)] }), OCI_INDEX)
+      expect(await pushManifest(ours.url, 'pushed/deep', index.digest, index)).toBe(index.digest)
+      child = index
+    }
+    const tooDeep = await put('pushed/deep', 'x', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [desc(child)] }), OCI_INDEX)
+    expect([tooDeep.status, await ociCode(tooDeep)]).toEqual([400, 'MANIFEST_INVALID'])
   })
 
   it('refuses invalid, oversized and digest-mismatched manifests with 4xx codes', async () => {

@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog.js'
 import type { DigestIndex } from '../layout/digest-index.js'
+import type { ReferrersIndex } from './referrers.js'
 import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
 
@@ -20,6 +21,8 @@ export interface RegistryComponents {
   pins?: { add(cid: CID): Promise<void> }
   /** In-progress uploads are written here, one file per session. */
   uploadsDir: string
+  /** Which manifests refer to which (the referrers API); in memory when not given (referrers.ts) */
+  referrers?: ReferrersIndex
   log?: RegistryLogger
 }
 

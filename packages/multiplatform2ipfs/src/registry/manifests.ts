@@ -17,11 +17,13 @@ export async function handleManifest (ctx: RequestContext, storage: RegistryStor
     const denied = 'tag' in ref ? pusher.denies() : undefined
     if (denied != null) throw new DeniedError(`this node may not record ${name}:${(ref as { tag: string }).tag} for the mesh: ${denied}`)
     const body = await readBody(ctx.req, MAX_MANIFEST_BYTES, () => new ManifestTooLargeError(`manifest is over the ${MAX_MANIFEST_BYTES} byte limit`))
-    const digest = await pusher.put(name, ref, body, ctx.req.headers['content-type'], read)
+    const { digest, subject } = await pusher.put(name, ref, body, ctx.req.headers['content-type'], read)
     ctx.res.writeHead(201, {
       ...API_VERSION_HEADER,
       location: `/v2/${name}/manifests/${digest}`,
       'docker-content-digest': digest,
+      // tells the client this registry indexes referrers, so it need not keep a referrers tag itself
+      ...(subject !== undefined ? { 'oci-subject': subject } : {}),
       'content-length': '0'
     }).end()
     return

@@ -1,7 +1,7 @@
 /*
  * The OCI distribution API served from IPFS. Pull: manifests, blobs and tags of images named by
  * their layout root CID or by any name:tag in the catalog. Push: uploads and manifests, which turn
- * into an image layout in IPFS recorded in the catalog. Plain node:http, no framework: one handler
+ * into an image layout in IPFS recorded in the catalog. Content discovery: tags and referrers. Plain node:http, no framework: one handler
  * per resource, errors mapped to OCI codes in one place.
  */
 import { createServer, type RequestListener, type Server } from 'node:http'
@@ -13,6 +13,7 @@ import { requestContext, sendError, sendJson, type RequestContext } from './http
 import { handleManifest } from './manifests.js'
 import { validateName } from './names.js'
 import { manifestPusher } from './push.js'
+import { listReferrers, memoryReferrersIndex } from './referrers.js'
 import { route } from './router.js'
 import { RegistryStorage, type ReadContext } from './storage.js'
 import { listTags } from './tags.js'
@@ -34,7 +35,8 @@ const MAX_PATH = 1024
 export function createRegistry (components: RegistryComponents, init: RegistryInit = {}): Registry {
   const storage = new RegistryStorage(components)
   const sessions = new UploadSessions(components, init)
-  const pusher = manifestPusher(components, init.importedBy ?? 'local')
+  const referrers = components.referrers ?? memoryReferrersIndex()
+  const pusher = manifestPusher(components, init.importedBy ?? 'local', referrers)
   const stallTimeoutMs = init.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS
   const readAhead = init.readAhead ?? DEFAULT_READ_AHEAD
   const idleMs = init.uploadIdleMs ?? DEFAULT_UPLOAD_IDLE_MS
@@ -53,6 +55,7 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
       case 'blob': return serveBlob(ctx, storage, read, name, r.digest)
       case 'upload': return handleUpload(ctx, sessions, storage, read, name, r.id)
       case 'tags': return listTags(ctx, storage, read, name)
+      case 'referrers': return listReferrers(ctx, referrers, name, r.digest)
     }
   }
 
