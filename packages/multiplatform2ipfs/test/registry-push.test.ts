@@ -5,7 +5,8 @@ import { OCI_INDEX, OCI_MANIFEST } from '../src/media-types.js'
 import { openLayout } from '../src/layout/reader.js'
 import { deterministicBytes } from './helpers/bytes.js'
 import { pushBlob, pushManifest, pushMultiPlatformImage, pushSingleImage } from './helpers/images.js'
-import { MAX_INDEX_DEPTH } from '../src/registry/push.js'
+import { MAX_INDEX_DEPTH, MAX_TAG_PARAMS } from '../src/registry/push.js'
+import { memoryCatalog } from '../src/catalog-memory.js'
 import { ociCode, startOciRegistry, type RunningOciRegistry } from './helpers/oci-registry.js'
 
 let ours: RunningOciRegistry
@@ -241,6 +242,40 @@ describe('registry push side: manifests', () => {
     }
     const tooDeep = await put('pushed/deep', 'x', json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [desc(child)] }), OCI_INDEX)
     expect([tooDeep.status, await ociCode(tooDeep)]).toEqual([400, 'MANIFEST_INVALID'])
+  })
+
+  it('records the tags of a push by digest with ?tag= and names them in OCI-Tag', async () => {
+    const image = await pushSingleImage(ours.url, 'pushed/tagparam', 'first')
+    const res = await fetch(url(`/v2/pushed/tagparam/manifests/${image.digest}?tag=a&tag=b&tag=a`), { method: 'PUT', body: image.bytes, headers: { 'content-type': image.mediaType } })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('oci-tag')).toBe('a, b')
+    for (const tag of ['a', 'b']) {
+      expect((await ours.catalog.resolve('pushed/tagparam', tag))?.digest).toBe(image.digest)
+      expect(await fetch(url(`/v2/pushed/tagparam/manifests/${tag}`)).then(r => r.headers.get('docker-content-digest'))).toBe(image.digest)
+    }
+    // by digest alone: no OCI-Tag
+    expect(await fetch(url(`/v2/pushed/tagparam/manifests/${image.digest}`), { method: 'PUT', body: image.bytes, headers: { 'content-type': image.mediaType } }).then(r => r.headers.get('oci-tag'))).toBeNull()
+    const badTag = await fetch(url(`/v2/pushed/tagparam/manifests/${image.digest}?tag=-bad`), { method: 'PUT', body: image.bytes, headers: { 'content-type': image.mediaType } })
+    expect([badTag.status, await ociCode(badTag)]).toEqual([400, 'NAME_INVALID'])
+    const many = new URLSearchParams(Array.from({ length: MAX_TAG_PARAMS + 1 }, (_, i): [string, string] => ['tag', `t${i}`])).toString()
+    const tooMany = await fetch(url(`/v2/pushed/tagparam/manifests/${image.digest}?${many}`), { method: 'PUT', body: image.bytes, headers: { 'content-type': image.mediaType } })
+    expect([tooMany.status, await ociCode(tooMany)]).toEqual([400, 'NAME_INVALID'])
+    expect(await ours.catalog.resolve('pushed/tagparam', 't0')).toBeUndefined()
+  })
+
+  it('refuses tag parameters on a node that may not record names, as it refuses a push by tag', async () => {
+    const denying = await startOciRegistry({ catalog: memoryCatalog({ denies: 'not a writer' }) })
+    try {
+      const config = blobOf(json({ os: 'linux', architecture: 'amd64' }), 'application/vnd.oci.image.config.v1+json')
+      await pushBlob(denying.url, 'pushed/denied', config)
+      const m = blobOf(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: desc(config), layers: [] }), OCI_MANIFEST)
+      const res = await fetch(new URL(`/v2/pushed/denied/manifests/${m.digest}?tag=x`, denying.url), { method: 'PUT', body: m.bytes, headers: { 'content-type': OCI_MANIFEST } })
+      expect([res.status, await ociCode(res)]).toEqual([403, 'DENIED'])
+      // by digest alone it is stored
+      expect(await pushManifest(denying.url, 'pushed/denied', m.digest, m)).toBe(m.digest)
+    } finally {
+      await denying.stop()
+    }
   })
 
   it('refuses invalid, oversized and digest-mismatched manifests with 4xx codes', async () => {

@@ -22,14 +22,22 @@ export interface PushedManifest {
   digest: Digest
   /** The manifest's `subject`, which the response names in `OCI-Subject` */
   subject?: Digest
+  /** The tags recorded for it */
+  tags?: string[]
 }
+
+/** A push by digest may name tags too (`?tag=a&tag=b`); each costs a layout, so only this many */
+export const MAX_TAG_PARAMS = 16
+
+/** What a manifest is pushed as: a tag, or a digest with any tags to record for it */
+export type PushReference = { tag: string } | { digest: Digest, tags?: string[] }
 
 /** An index may list indexes (an index of indexes), this many levels deep at most */
 export const MAX_INDEX_DEPTH = 4
 
 export interface ManifestPusher {
   /** Stores the manifest; returns its digest (and subject). */
-  put(name: string, ref: { tag: string } | { digest: Digest }, body: Uint8Array, contentType: string | undefined, read: ReadContext): Promise<PushedManifest>
+  put(name: string, ref: PushReference, body: Uint8Array, contentType: string | undefined, read: ReadContext): Promise<PushedManifest>
   /** Why a tag pushed here could not be recorded (this node is not a writer), or undefined */
   denies(): string | undefined
 }
@@ -123,19 +131,23 @@ export function manifestPusher (components: RegistryComponents, importedBy: stri
       // the subject need not be here (a referrer may come first); only the referrer is stored
       if (subject !== undefined) await referrers.add(name, subject.digest, referrerOf(parsed, digest, body.byteLength), read)
       const pushed: PushedManifest = subject !== undefined ? { digest, subject: subject.digest } : { digest }
-      if (!('tag' in ref)) return pushed
+      const tags = 'tag' in ref ? [ref.tag] : ref.tags ?? []
+      if (tags.length === 0) return pushed
       collected.blobs.set(digest, stored)
       const top = { mediaType: parsed.mediaType, digest, size: body.byteLength }
-      const root = await writeLayout({ top, tag: ref.tag, blobs: collected.blobs }, blockstore, read)
       let size = 0
       for (const file of collected.blobs.values()) size += file.size
-      await catalog.record({
-        name: familiarName(parseReference(name)), tag: ref.tag, cid: root.cid.toString(), digest, mediaType: parsed.mediaType,
-        platforms: collected.platforms, size, source: 'push', importedBy, at: new Date().toISOString()
-      })
-      await components.pins?.add(root.cid)
-      components.log?.info({ name, tag: ref.tag, cid: root.cid.toString(), digest }, 'image pushed')
-      return pushed
+      // one layout per tag: the tag is part of the layout (index.json's ref.name), as in an import
+      for (const tag of tags) {
+        const root = await writeLayout({ top, tag, blobs: collected.blobs }, blockstore, read)
+        await catalog.record({
+          name: familiarName(parseReference(name)), tag, cid: root.cid.toString(), digest, mediaType: parsed.mediaType,
+          platforms: collected.platforms, size, source: 'push', importedBy, at: new Date().toISOString()
+        })
+        await components.pins?.add(root.cid)
+        components.log?.info({ name, tag, cid: root.cid.toString(), digest }, 'image pushed')
+      }
+      return { ...pushed, tags }
     }
   }
 }
