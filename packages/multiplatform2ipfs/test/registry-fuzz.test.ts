@@ -34,7 +34,7 @@ async function send (host: string, port: number, head: Buffer, body: Buffer, tim
       const split = raw.indexOf('\r\n\r\n')
       const headers = raw.subarray(0, split < 0 ? raw.length : split).toString('latin1')
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(headers)?.[1] ?? 0)
-      let payload = split < 0 ? Buffer.alloc(0) : raw.subarray(split + 4)
+      let payload: Buffer = split < 0 ? Buffer.alloc(0) : raw.subarray(split + 4)
       if (/transfer-encoding: chunked/i.test(headers)) payload = dechunk(payload)
       resolve({ status, headers, body: payload })
     })
