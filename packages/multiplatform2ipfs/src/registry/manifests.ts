@@ -11,6 +11,10 @@ import type { ReadContext, RegistryStorage } from './storage.js'
  * Accept header says: we never convert, and Docker accepts every type we can hold.
  */
 export async function handleManifest (ctx: RequestContext, storage: RegistryStorage, pusher: ManifestPusher, read: ReadContext, name: string, reference: string): Promise<void> {
+  // the method first: DELETE (content management, not offered) is 405 whatever the reference
+  if (ctx.req.method !== 'GET' && ctx.req.method !== 'HEAD' && ctx.req.method !== 'PUT') {
+    throw new UnsupportedError(`${ctx.req.method ?? ''} is not supported on manifests`)
+  }
   const ref = parseManifestReference(reference)
   if (ctx.req.method === 'PUT') {
     const push = pushReference(ref, ctx.url.searchParams.getAll('tag'))
@@ -32,9 +36,6 @@ export async function handleManifest (ctx: RequestContext, storage: RegistryStor
     if ('digest' in push && pushed.tags !== undefined) headers['oci-tag'] = pushed.tags
     ctx.res.writeHead(201, headers).end()
     return
-  }
-  if (ctx.req.method !== 'GET' && ctx.req.method !== 'HEAD') {
-    throw new UnsupportedError(`${ctx.req.method ?? ''} is not supported on manifests`)
   }
   const manifest = 'tag' in ref
     ? await storage.manifestByTag(name, ref.tag, read)
