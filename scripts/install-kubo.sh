@@ -14,6 +14,12 @@ if command -v ipfs >/dev/null && ipfs version 2>/dev/null | grep -q "${VERSION#v
   exit 0
 fi
 out="${GOBIN:-$(go env GOPATH)/bin}"
+# the documented way first, should the proxy ever serve what Kubo's go.mod replaces
+if GOFLAGS=-mod=mod go install "github.com/ipfs/kubo/cmd/ipfs@${VERSION}" 2>/dev/null; then
+  "$out/ipfs" version
+  exit 0
+fi
+echo "go install github.com/ipfs/kubo/cmd/ipfs@${VERSION} refused (its go.mod replaces go-libp2p with a fork the proxy does not serve): building its source with the released go-libp2p"
 src=$(go mod download -json "github.com/ipfs/kubo@${VERSION}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  awaitingFetches, batchedPins, createMeshNode, localFirst, loadPeerstore, loadSwarmKey, swarmFetch, type MeshNode, type Peer, type SwarmKey
+  awaitingFetches, batchedPins, createMeshNode, localFirst, loadPeerstore, loadSwarmKey, providingPins, swarmFetch, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
   familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
@@ -70,9 +70,10 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const catalog = recordsCatalog(records)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
     // one queue for every pin change; a pin with a walker records its blocks in batches
-    const heliaPins = batchedPins({
+    // and what is pinned is announced on the DHT (Kubo and bitswap find this node by CID)
+    const heliaPins = providingPins(batchedPins({
       pins: mesh.helia.pins, datastore: mesh.helia.datastore, blockstore: mesh.helia.blockstore, getCodec: mesh.helia.getCodec, localBlockstore: mesh.localBlockstore
-    })
+    }), mesh.providers)
     const pins = new PinSet(heliaPins)
     // an import, and the reconciler after a fetch, pin a DAG whose leaves were just verified and
     // stored: read only its dag-pb nodes and check the leaves are there, not re-read every 256 KiB

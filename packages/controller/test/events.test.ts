@@ -27,7 +27,7 @@ describe('event streams of clients that never read', () => {
         records,
         identity: () => ({ peerId: store.peerId, addrs: [], privateNetwork: false, version: 't', writeAuthorization: describeAuthorization(undefined, store.peerId) }),
         peers: async () => [],
-        stats: () => ({ store: store.stats(), connections: 0, droppedAnnouncements: 0 }),
+        stats: () => ({ store: store.stats(), connections: 0, droppedAnnouncements: 0, providers: { announced: 0, failed: 0, queued: 0 } }),
         ready: () => true
       },
       version: 't',

@@ -1,7 +1,10 @@
 /** Protocol names and tuning shared by every DistroMash node. Changing one splits the mesh. */
 export const PROTOCOL_PREFIX = '/distromash'
-/** kad-dht on a private prefix, so a DistroMash mesh never joins the public IPFS DHT */
+/** kad-dht on a private prefix outside a private network, so a DistroMash mesh never joins the public IPFS DHT */
 export const DHT_PROTOCOL = `${PROTOCOL_PREFIX}/kad/1.0.0`
+/** Kubo's DHT protocols, spoken inside a private network (node.ts says why) */
+export const LAN_DHT_PROTOCOL = '/ipfs/lan/kad/1.0.0'
+export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 /** Pull of signed records changed since a cursor, in bounded chunks (store/sync-protocol.ts) */
 export const STORE_SYNC_PROTOCOL = `${PROTOCOL_PREFIX}/records-sync/1.0.0`
 /** Block transfers between chosen peers (see blocks/exchange.ts); bitswap stays for everything else */

@@ -2,6 +2,7 @@ export { createMeshNode, type MeshNode, type MeshNodeInit, type MeshHelia } from
 export { BlockExchange, awaitingFetches, beforeGet, localFirst, type RequestResult } from './blocks/exchange.js'
 export { swarmFetch, type Swarm, type SwarmFetchOptions } from './blocks/swarm-fetch.js'
 export { verifyBlock } from './blocks/protocol.js'
+export { Providers, providingPins, announceable, type ProviderStats } from './providers.js'
 export { batchedPins, AlreadyPinnedError, type BatchedPinsComponents, type BatchedPinsInit } from './pins.js'
 export { parsePeerstore, loadPeerstore, type ParsedPeerstore } from './peerstore.js'
 export { parseSwarmKey, loadSwarmKey, generateSwarmKey, type SwarmKey } from './swarm-key.js'

@@ -19,11 +19,12 @@ import type { Announcement } from './announcement.js'
 import { PackBlockstore } from './blockstore/pack-blockstore.js'
 import { BlockExchange } from './blocks/exchange.js'
 import { BootstrapKeeper } from './bootstrap.js'
-import { ANNOUNCE_TOPIC, DHT_PROTOCOL, STORE_TOPIC } from './constants.js'
+import { AMINO_DHT_PROTOCOL, ANNOUNCE_TOPIC, DHT_PROTOCOL, LAN_DHT_PROTOCOL, STORE_TOPIC } from './constants.js'
 import { PrivateNetworkRequiredError } from './errors.js'
 import { createHeliaLight, withLibp2pLight } from './helia.js'
 import { loadOrCreatePeerKey } from './peer-key.js'
 import { PeerDirectory } from './peers.js'
+import { Providers, type ProviderStats } from './providers.js'
 import { DurableStore } from './store/durable-store.js'
 import { RecordValidator, type RecordSchema } from './store/records.js'
 import type { StoreStats, WritePolicy } from './store/store.js'
@@ -54,7 +55,10 @@ export interface MeshServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
+  /** The mesh's DHT: Kubo's LAN DHT protocol in a private network, our own prefix outside one */
   dht: KadDHT
+  /** In a private network only: Kubo's WAN (Amino) DHT protocol, for members with public addresses */
+  aminoDht?: KadDHT
 }
 export type MeshHelia = HeliaWithLibp2p<MeshServices>
 
@@ -69,9 +73,11 @@ export interface MeshNode {
   readonly blocks: BlockExchange
   /** The blocks stored here (Helia's blockstore ends in it): no network, no Helia GC lock */
   readonly localBlockstore: Blockstore
+  /** DHT provider records for what this node pins (see providingPins) */
+  readonly providers: Providers
   /** Listen addresses with /p2p/<peer id> */
   multiaddrs (): string[]
-  stats (): { store: StoreStats, droppedAnnouncements: number, connections: number }
+  stats (): { store: StoreStats, droppedAnnouncements: number, connections: number, providers: ProviderStats }
   stop (): Promise<void>
 }
 
@@ -106,6 +112,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await blocks.start()
   const keeper = new BootstrapKeeper(libp2p, init.bootstrap, init.log)
   keeper.start()
+  const providers = new Providers({ libp2p, blockstore, log: init.log })
 
   return {
     peerId: libp2p.peerId.toString(),
@@ -116,10 +123,12 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     peers,
     blocks,
     localBlockstore: blockstore,
+    providers,
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
-    stats: () => ({ store: store.stats(), ...peers.stats(), connections: libp2p.getConnections().length }),
+    stats: () => ({ store: store.stats(), ...peers.stats(), connections: libp2p.getConnections().length, providers: providers.stats() }),
     async stop () {
       // reverse order of start; the stores close last because everything above writes to them
+      providers.stop()
       keeper.stop()
       await blocks.stop()
       peers.stop()
@@ -196,8 +205,33 @@ function libp2pOptions (init: MeshNodeInit, privateKey: PrivateKey): CreateLibp2
       identify: identify(),
       ping: ping({ timeout: PING_TIMEOUT_MS, maxOutboundStreams: PING_STREAMS, maxInboundStreams: PING_STREAMS }),
       pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true, emitSelf: false, ...gossipScoring() }),
-      // LAN and loopback addresses are the point of a private mesh: keep them (the default mapper strips them)
-      dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper })
+      ...dhtServices(init.swarmKey != null)
     }
+  }
+}
+
+/**
+ * Inside a private network the mesh speaks Kubo's DHT protocols, so a Kubo given the swarm key
+ * finds DistroMash nodes as providers (the key already isolates the network: nobody outside it
+ * can open a connection, let alone a DHT stream). Kubo runs two: the LAN DHT, which keeps peers
+ * with private and loopback addresses, and the Amino (WAN) DHT, which keeps peers with public
+ * addresses; a mesh on a LAN meets Kubo on the first, hosts with public addresses on the second.
+ * Both keep every address here: which ones count is each Kubo's own filter (stripping them here
+ * left the Amino table empty on a LAN, and its queries waiting for peers that never came).
+ * Outside a private network the mesh keeps its own prefix, so it never joins the public IPFS DHT.
+ */
+function dhtServices (privateNetwork: boolean): Pick<NonNullable<CreateLibp2pOptions<MeshServices>['services']>, 'dht' | 'aminoDht'> {
+  // LAN and loopback addresses are the point of a private mesh: keep them (the default mapper strips them)
+  if (!privateNetwork) return { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }) }
+  return {
+    dht: kadDHT({ protocol: LAN_DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
+    aminoDht: kadDHT({
+      protocol: AMINO_DHT_PROTOCOL,
+      clientMode: false,
+      peerInfoMapper: passthroughMapper,
+      logPrefix: 'libp2p:dht-amino',
+      datastorePrefix: '/dht-amino',
+      metricsPrefix: 'libp2p_dht_amino'
+    })
   }
 }

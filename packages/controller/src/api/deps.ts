@@ -1,4 +1,4 @@
-import type { Peer, StoreStats } from '@distromash/p2pcomm'
+import type { Peer, ProviderStats, StoreStats } from '@distromash/p2pcomm'
 import type { Records } from '../records/records.js'
 import type { WriteAuthorization } from '../records/policy.js'
 
@@ -15,7 +15,7 @@ export interface ApiDeps {
   records: Records
   identity: () => Identity
   peers: () => Promise<Peer[]>
-  stats: () => { store: StoreStats, connections: number, droppedAnnouncements: number }
+  stats: () => { store: StoreStats, connections: number, droppedAnnouncements: number, providers: ProviderStats }
   /** false while the node is starting or stopping */
   ready: () => boolean
 }

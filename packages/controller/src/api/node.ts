@@ -42,6 +42,9 @@ const HealthSchema = z.object({
     duplicates: z.number()
   }),
   droppedAnnouncements: z.number(),
+  providers: z.object({
+    announced: z.number(), failed: z.number(), queued: z.number()
+  }).openapi({ description: 'DHT provider records for what this node pins: announced since start, failed (retried by the DHT), waiting' }),
   writeAuthorization: WriteAuthorizationSchema
 }).openapi('Health')
 
