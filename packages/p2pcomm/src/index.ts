@@ -3,6 +3,14 @@ export { BlockExchange, awaitingFetches, beforeGet, localFirst, type RequestResu
 export { swarmFetch, type Swarm, type SwarmFetchOptions } from './blocks/swarm-fetch.js'
 export { verifyBlock } from './blocks/protocol.js'
 export { Providers, providingPins, announceable, type ProviderStats } from './providers.js'
+export {
+  ContentUnavailableError, InvalidBlockError,
+  type Content, type ContentBackend, type ContentStat, type BlockWriter, type GetOptions, type PutOptions, type FetchOptions, type FetchResult, type PinOptions, type Pinned
+} from './content/content.js'
+export { embeddedContent, type EmbeddedContentComponents, type EmbeddedContentInit } from './content/embedded.js'
+export { kuboContent, KuboRequestError, type KuboContentInit } from './content/kubo.js'
+export { memoryContent, type MemoryContentInit } from './content/memory.js'
+export { contentBlockstore, heldBlocks } from './content/blockstore-view.js'
 export { batchedPins, AlreadyPinnedError, type BatchedPinsComponents, type BatchedPinsInit } from './pins.js'
 export { parsePeerstore, loadPeerstore, type ParsedPeerstore } from './peerstore.js'
 export { parseSwarmKey, loadSwarmKey, generateSwarmKey, type SwarmKey } from './swarm-key.js'

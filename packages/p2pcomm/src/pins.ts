@@ -13,6 +13,7 @@
  * be lost. (Helia's own add has the same window per block; this makes it none.)
  */
 import * as cborg from 'cborg'
+import { CustomProgressEvent } from 'progress-events'
 import { LevelDatastore } from 'datastore-level'
 import { Key, type Datastore } from 'interface-datastore'
 import { base36 } from 'multiformats/bases/base36'
@@ -95,6 +96,7 @@ async function addPin (components: BatchedPinsComponents, cid: CID, options: Add
   for await (const node of walker.walk(cid, { ...options, depth })) {
     const block = node.block.cid
     pinned.push(block)
+    options.onProgress?.(new CustomProgressEvent('helia:pin:add', block))
     const key = blockKeyOf(block)
     const name = key.toString()
     // a block reached twice (a shared subtree) is counted once per pin, as Helia does

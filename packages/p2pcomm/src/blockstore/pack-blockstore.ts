@@ -128,6 +128,13 @@ export class PackBlockstore implements Blockstore {
     await this.legacy?.close()
   }
 
+  /** Blocks indexed in the packs and their bytes (blockstore-fs files from before packs not counted) */
+  stats (): { blocks: number, bytes: number } {
+    let bytes = 0
+    for (const location of this.index.values()) bytes += location.length
+    return { blocks: this.index.size, bytes }
+  }
+
   async has (cid: CID, options?: AbortOptions): Promise<boolean> {
     options?.signal?.throwIfAborted()
     if (this.index.has(keyOf(cid.multihash.bytes))) return true
