@@ -6,7 +6,11 @@
 // speed ratio (skopeo time / our time) against the target (≥ 0.8×). The layers are uncompressed
 // OCI tars; skopeo gets --dest-oci-accept-uncompressed-layers and --preserve-digests so it copies
 // bytes as they are (otherwise it would gzip them, which is slower and not the same job).
-// Needs /usr/bin/docker-registry, /usr/bin/skopeo and a build (`npx tsc -b`).
+// Beside them, as the reference an IPFS user knows: Kubo's own `ipfs add -r --cid-version=1` of
+// the same OCI layout (written once by skopeo, read from the page cache: no network, so not a
+// contender for the target), into a fresh Kubo repo per run, with the CID it gives checked to be ours.
+// Needs /usr/bin/docker-registry, /usr/bin/skopeo, Kubo's `ipfs` on PATH (scripts/install-kubo.sh)
+// and a build (`npx tsc -b`).
 //
 // Makefile:
 //   bench-import: build
@@ -15,13 +19,14 @@
 //        [--node-env NAME=VALUE ...]
 // --warm: each fresh node first imports another, 32 MiB image (untimed), so the timed import runs
 // on warmed-up code, as in a sidecar that has been up a while; the default measures a cold process.
-import { rm } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   MiB, describe, importImage, loadAverage, median, pushRandomImage, requireBinaries, runBench, sh, startDockerRegistry, startNode,
   tempDir, timed
 } from './lib/bench.mjs'
+import { layoutIndexBytes, mediaTypes, ociLayoutBytes } from '../packages/multiplatform2ipfs/dist/index.js'
 
 const { values } = parseArgs({ options: { warm: { type: 'boolean', default: false }, runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' }, 'node-flags': { type: 'string', default: '' }, 'node-env': { type: 'string', multiple: true, default: [] } } })
 const NODE_FLAGS = values['node-flags'].split(' ').filter(Boolean) // e.g. "--cpu-prof --cpu-prof-dir=bench/out"
@@ -35,6 +40,7 @@ const WARM_REPO = 'bench/warmup'
 
 await runBench(async () => {
   requireBinaries('/usr/bin/docker-registry', '/usr/bin/skopeo')
+  await sh('ipfs', ['version']).catch(() => { throw new Error('Kubo (ipfs) is not on PATH: scripts/install-kubo.sh') })
   console.log(`load average at start: ${await loadAverage()}`)
   const upstream = await startDockerRegistry()
   const image = await pushRandomImage(upstream.url, REPO, TAG, { layers: Number(values.layers), layerMiB: Number(values['layer-mib']) })
@@ -53,7 +59,26 @@ await runBench(async () => {
     await pending()
     return await timed(fn)
   }
+  const layout = join(work, 'oci-for-kubo')
+  await sh('skopeo', ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', '--dest-oci-accept-uncompressed-layers', '--preserve-digests',
+    `docker://${upstream.host}/${REPO}:${TAG}`, `oci:${layout}:${TAG}`])
+  // the same layout as ours: skopeo writes its blobs byte for byte, but its own index.json and oci-layout
+  await writeFile(join(layout, 'index.json'), layoutIndexBytes({ mediaType: mediaTypes.OCI_MANIFEST, digest: image.digest, size: image.manifestSize }, TAG))
+  await writeFile(join(layout, 'oci-layout'), ociLayoutBytes())
+  let kuboCid
   const runs = {
+    async kubo (i) {
+      const repo = join(work, `kubo-${i}`)
+      const env = { ...process.env, IPFS_PATH: repo }
+      await sh('ipfs', ['init', '--profile=test', '--empty-repo'], { env })
+      try {
+        const { ms, result } = await cleanupThenTime(async () => sh('ipfs', ['add', '-r', '--cid-version=1', '-Q', layout], { env }))
+        kuboCid = result
+        return ms
+      } finally {
+        pending = async () => { await rm(repo, { recursive: true, force: true }) }
+      }
+    },
     async distromash (i) {
       const dataDir = join(work, `node-${i}`)
       const node = await startNode({ dataDir, upstream: upstream.url, nodeFlags: NODE_FLAGS, env: NODE_ENV })
@@ -79,11 +104,11 @@ await runBench(async () => {
       }
     }
   }
-  const times = { skopeo: [], distromash: [] }
+  const times = { skopeo: [], distromash: [], kubo: [] }
   // one warm-up of each (page cache of the upstream's blobs, skopeo's and node's first start), not counted
-  for (const which of ['distromash', 'skopeo']) await runs[which]('warmup')
+  for (const which of ['distromash', 'skopeo', 'kubo']) await runs[which]('warmup')
   for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? ['skopeo', 'distromash'] : ['distromash', 'skopeo']
+    const order = i % 2 === 0 ? ['skopeo', 'distromash', 'kubo'] : ['kubo', 'distromash', 'skopeo']
     for (const which of order) {
       const ms = await runs[which](i)
       times[which].push(ms)
@@ -98,7 +123,9 @@ await runBench(async () => {
   console.log(`\nbench/import — upstream → store of ${(image.size / MiB).toFixed(0)} MiB (${image.layers} layers), ${RUNS} runs each, alternating; CID ${cid}`)
   console.log(`skopeo copy → oci:  ${describe(times.skopeo)}  ${(image.size / MiB / (theirs / 1000)).toFixed(0)} MiB/s`)
   console.log(`distromash import${values.warm ? ' (warm node)' : ''}:  ${describe(times.distromash)}  ${(image.size / MiB / (ours / 1000)).toFixed(0)} MiB/s`)
+  console.log(`reference, Kubo's ipfs add -r of the same layout from disk:  ${describe(times.kubo)}  ${(image.size / MiB / (median(times.kubo) / 1000)).toFixed(0)} MiB/s  CID ${kuboCid === cid ? 'equal to ours' : `DIFFERENT: ${kuboCid}`}`)
   console.log(`speed ratio (skopeo time / distromash time): ${ratio.toFixed(2)}×   target ≥ ${TARGET}×   ${ratio >= TARGET ? 'PASS' : 'FAIL'}`)
   console.log(`load average at end: ${await loadAverage()}`)
+  if (kuboCid !== cid) return 4
   return ratio >= TARGET ? 0 : 3
 })

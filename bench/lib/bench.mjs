@@ -304,7 +304,7 @@ export async function pushRandomImage (registryUrl, repo, tag, { layers = 6, lay
   const put = await httpStatus(`${registryUrl}/v2/${repo}/manifests/${tag}`, 'PUT', { headers: { 'content-type': OCI_MANIFEST, 'content-length': String(manifest.length) }, body: manifest })
   if (put.status !== 201) throw new Error(`manifest: ${put.status} ${put.text}`)
   await rm(dir, { recursive: true, force: true })
-  return { size: descriptors.reduce((s, d) => s + d.size, 0) + config.length + manifest.length, layers: descriptors.length, digest: put.headers['docker-content-digest'] }
+  return { size: descriptors.reduce((s, d) => s + d.size, 0) + config.length + manifest.length, layers: descriptors.length, digest: put.headers['docker-content-digest'], manifestSize: manifest.length }
 }
 
 // ---------------------------------------------------------------- statistics and reporting
