@@ -41,6 +41,10 @@ describe('repository names', () => {
     expect(route('/v2/a/b/blobs/uploads/')).toEqual({ kind: 'upload', name: 'a/b', id: '' })
     expect(route('/v2/a/blobs/uploads/123')).toEqual({ kind: 'upload', name: 'a', id: '123' })
     expect(route('/v2/a/tags/list')).toEqual({ kind: 'tags', name: 'a' })
+    expect(route(`/v2/a/b/referrers/${DIGEST}`)).toEqual({ kind: 'referrers', name: 'a/b', digest: DIGEST })
+    // a repository may be named "referrers": the manifest route wins for manifest paths
+    expect(route('/v2/a/referrers/manifests/latest')).toEqual({ kind: 'manifest', name: 'a/referrers', reference: 'latest' })
+    expect(route('/v2/a/referrers/')).toBeUndefined()
     expect(route('/v2/a/other')).toBeUndefined()
     expect(route('/v1/a/tags/list')).toBeUndefined()
   })
