@@ -1,8 +1,15 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MemoryBlockstore } from 'blockstore-core/memory'
 import { MemoryDatastore } from 'datastore-core/memory'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256Digest, type Digest } from '../src/digest.js'
 import { OCI_INDEX, OCI_MANIFEST } from '../src/media-types.js'
-import { datastoreReferrersIndex, memoryReferrersIndex, type ReferrersIndex } from '../src/registry/referrers.js'
+import { datastoreReferrersIndex, memoryReferrersIndex, REFERRERS_PAGE, type ReferrersIndex } from '../src/registry/referrers.js'
+import { createRegistry } from '../src/registry/server.js'
+import { memoryCatalog } from '../src/catalog-memory.js'
+import { memoryDigestIndex } from '../src/layout/digest-index.js'
 import { pushBlob, pushManifest, pushSingleImage, type Blob } from './helpers/images.js'
 import { ociCode, startOciRegistry, type RunningOciRegistry } from './helpers/oci-registry.js'
 
@@ -116,6 +123,42 @@ describe('referrers API', () => {
     expect([post.status, await ociCode(post)]).toEqual([405, 'UNSUPPORTED'])
     const badName = await fetch(url(`/v2/Ref/App/referrers/sha256:${'4'.repeat(64)}`))
     expect([badName.status, await ociCode(badName)]).toEqual([400, 'NAME_INVALID'])
+  })
+})
+
+describe('referrers pages', () => {
+  it('answers in digest order, REFERRERS_PAGE at a time, with a Link to the next page (filters kept)', async () => {
+    const index = memoryReferrersIndex()
+    const subject = sha256Digest(json('paged subject'))
+    const count = REFERRERS_PAGE + 5
+    for (let i = 0; i < count; i++) {
+      await index.add('ref/paged', subject, { mediaType: OCI_MANIFEST, digest: sha256Digest(json(i)), size: i, artifactType: i % 2 === 0 ? 'even' : 'odd' })
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'mp2ipfs-referrers-'))
+    const registry = createRegistry({ blockstore: new MemoryBlockstore(), digestIndex: memoryDigestIndex(), catalog: memoryCatalog(), uploadsDir: dir, referrers: index })
+    const base = `http://127.0.0.1:${await registry.listen(0)}`
+    try {
+      const seen: string[] = []
+      let next: string | undefined = `/v2/ref/paged/referrers/${subject}`
+      let pages = 0
+      while (next !== undefined) {
+        const res: Response = await fetch(new URL(next, base))
+        const body = await res.json() as ReferrersList
+        expect(body.manifests.length).toBeLessThanOrEqual(REFERRERS_PAGE)
+        seen.push(...body.manifests.map(m => m.digest as string))
+        next = /^<([^>]+)>; rel="next"$/.exec(res.headers.get('link') ?? '')?.[1]
+        pages++
+      }
+      expect(pages).toBe(2)
+      expect(seen).toEqual([...seen].sort())
+      expect(new Set(seen).size).toBe(count)
+      const odd = await fetch(new URL(`/v2/ref/paged/referrers/${subject}?artifactType=odd`, base))
+      expect(odd.headers.get('link')).toBeNull() // (count - 1) / 2 fit on one page
+      expect((await odd.json() as ReferrersList).manifests).toHaveLength((count - 1) / 2)
+    } finally {
+      await registry.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -66,16 +66,30 @@ export function referrerOf (parsed: ParsedManifest, digest: Digest, size: number
   }
 }
 
-/** `GET /v2/<name>/referrers/<digest>[?artifactType=]`: an OCI index, empty when nothing refers to it. */
+/** Referrers per answer; more are on the next page (`Link: <…>; rel="next"`, as the spec allows) */
+export const REFERRERS_PAGE = 1000
+
+/**
+ * `GET /v2/<name>/referrers/<digest>[?artifactType=]`: an OCI index, empty when nothing refers to it,
+ * in digest order, REFERRERS_PAGE at a time. The next page's URL carries the last digest sent.
+ */
 export async function listReferrers (ctx: RequestContext, referrers: ReferrersIndex, name: string, reference: string): Promise<void> {
   if (ctx.req.method !== 'GET' && ctx.req.method !== 'HEAD') throw new UnsupportedError(`${ctx.req.method ?? ''} is not supported on referrers`)
   const subject = parseDigest(reference)
   const artifactType = ctx.url.searchParams.get('artifactType')
-  let manifests = await referrers.list(name, subject, { signal: ctx.signal })
+  const last = ctx.url.searchParams.get('last')
+  let all = (await referrers.list(name, subject, { signal: ctx.signal })).sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0)
   const headers: Record<string, string> = {}
   if (artifactType !== null) {
-    manifests = manifests.filter(m => m.artifactType === artifactType)
+    all = all.filter(m => m.artifactType === artifactType)
     headers['oci-filters-applied'] = 'artifactType'
+  }
+  if (last !== null) all = all.filter(m => m.digest > last)
+  const manifests = all.slice(0, REFERRERS_PAGE)
+  const lastOfPage = manifests.at(-1)
+  if (all.length > manifests.length && lastOfPage !== undefined) {
+    const next = new URLSearchParams({ ...(artifactType !== null ? { artifactType } : {}), last: lastOfPage.digest })
+    headers.link = `</v2/${name}/referrers/${subject}?${next.toString()}>; rel="next"`
   }
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }))
   ctx.res.writeHead(200, { ...API_VERSION_HEADER, ...headers, 'content-type': OCI_INDEX, 'content-length': String(bytes.byteLength) })
