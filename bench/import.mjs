@@ -9,13 +9,15 @@
 // Beside them, as the reference an IPFS user knows: Kubo's own `ipfs add -r --cid-version=1` of
 // the same OCI layout (written once by skopeo, read from the page cache: no network, so not a
 // contender for the target), into a fresh Kubo repo per run, with the CID it gives checked to be ours.
+// --kubo: one more contender, the same import by a node in Kubo sidecar mode (`--ipfs-api`, a
+// fresh Kubo daemon and node per run, neither start timed): its blocks go into Kubo.
 // Needs /usr/bin/docker-registry, /usr/bin/skopeo, Kubo's `ipfs` on PATH (scripts/install-kubo.sh)
 // and a build (`npx tsc -b`).
 //
 // Makefile:
 //   bench-import: build
 //   	node bench/import.mjs
-// Usage: node bench/import.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--warm] [--node-flags="--cpu-prof --cpu-prof-dir=DIR"]
+// Usage: node bench/import.mjs [--kubo] [--runs 5] [--layers 6] [--layer-mib 48] [--warm] [--node-flags="--cpu-prof --cpu-prof-dir=DIR"]
 //        [--node-env NAME=VALUE ...]
 // --warm: each fresh node first imports another, 32 MiB image (untimed), so the timed import runs
 // on warmed-up code, as in a sidecar that has been up a while; the default measures a cold process.
@@ -23,12 +25,12 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
-  MiB, describe, importImage, loadAverage, median, pushRandomImage, requireBinaries, runBench, sh, startDockerRegistry, startNode,
+  MiB, describe, importImage, loadAverage, median, pushRandomImage, requireBinaries, runBench, sh, startDockerRegistry, startKubo, startNode,
   tempDir, timed
 } from './lib/bench.mjs'
 import { layoutIndexBytes, mediaTypes, ociLayoutBytes } from '../packages/multiplatform2ipfs/dist/index.js'
 
-const { values } = parseArgs({ options: { warm: { type: 'boolean', default: false }, runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' }, 'node-flags': { type: 'string', default: '' }, 'node-env': { type: 'string', multiple: true, default: [] } } })
+const { values } = parseArgs({ options: { kubo: { type: 'boolean', default: false }, warm: { type: 'boolean', default: false }, runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' }, 'node-flags': { type: 'string', default: '' }, 'node-env': { type: 'string', multiple: true, default: [] } } })
 const NODE_FLAGS = values['node-flags'].split(' ').filter(Boolean) // e.g. "--cpu-prof --cpu-prof-dir=bench/out"
 // e.g. GLIBC_TUNABLES=glibc.malloc.trim_threshold=536870912:glibc.malloc.mmap_threshold=4194304 (README, Benchmarks)
 const NODE_ENV = Object.fromEntries(values['node-env'].map(pair => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
@@ -93,6 +95,21 @@ await runBench(async () => {
         pending = async () => { await rm(dataDir, { recursive: true, force: true }) }
       }
     },
+    async 'kubo sidecar' (i) {
+      const kubo = await startKubo({ base: work })
+      const dataDir = join(work, `sidecar-${i}`)
+      const node = await startNode({ dataDir, upstream: upstream.url, nodeFlags: NODE_FLAGS, env: NODE_ENV, args: ['--ipfs-api', kubo.api] })
+      try {
+        if (values.warm) await importImage(node, WARM_REPO, TAG)
+        const { ms, result } = await cleanupThenTime(async () => importImage(node, REPO, TAG))
+        if (cid !== undefined && result.cid !== cid) throw new Error(`sidecar run ${i} gave CID ${result.cid}, embedded runs ${cid}`)
+        return ms
+      } finally {
+        await node.stop()
+        await kubo.stop()
+        pending = async () => { await rm(dataDir, { recursive: true, force: true }); await rm(kubo.repo, { recursive: true, force: true }) }
+      }
+    },
     async skopeo (i) {
       const dir = join(work, `oci-${i}`)
       try {
@@ -104,15 +121,16 @@ await runBench(async () => {
       }
     }
   }
-  const times = { skopeo: [], distromash: [], kubo: [] }
+  const contenders = ['skopeo', 'distromash', 'kubo', ...(values.kubo ? ['kubo sidecar'] : [])]
+  const times = Object.fromEntries(contenders.map(c => [c, []]))
   // one warm-up of each (page cache of the upstream's blobs, skopeo's and node's first start), not counted
-  for (const which of ['distromash', 'skopeo', 'kubo']) await runs[which]('warmup')
+  for (const which of contenders) await runs[which]('warmup')
   for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? ['skopeo', 'distromash', 'kubo'] : ['kubo', 'distromash', 'skopeo']
+    const order = i % 2 === 0 ? contenders : [...contenders].reverse()
     for (const which of order) {
       const ms = await runs[which](i)
       times[which].push(ms)
-      console.log(`  ${which.padEnd(11)} ${(ms / 1000).toFixed(2)} s  ${(image.size / MiB / (ms / 1000)).toFixed(0)} MiB/s  (load ${await loadAverage()})`)
+      console.log(`  ${which.padEnd(12)} ${(ms / 1000).toFixed(2)} s  ${(image.size / MiB / (ms / 1000)).toFixed(0)} MiB/s  (load ${await loadAverage()})`)
     }
   }
   await pending()
@@ -123,6 +141,10 @@ await runBench(async () => {
   console.log(`\nbench/import — upstream → store of ${(image.size / MiB).toFixed(0)} MiB (${image.layers} layers), ${RUNS} runs each, alternating; CID ${cid}`)
   console.log(`skopeo copy → oci:  ${describe(times.skopeo)}  ${(image.size / MiB / (theirs / 1000)).toFixed(0)} MiB/s`)
   console.log(`distromash import${values.warm ? ' (warm node)' : ''}:  ${describe(times.distromash)}  ${(image.size / MiB / (ours / 1000)).toFixed(0)} MiB/s`)
+  if (values.kubo) {
+    const sidecar = median(times['kubo sidecar'])
+    console.log(`distromash import, Kubo sidecar:  ${describe(times['kubo sidecar'])}  ${(image.size / MiB / (sidecar / 1000)).toFixed(0)} MiB/s  ratio ${(theirs / sidecar).toFixed(2)}× skopeo`)
+  }
   console.log(`reference, Kubo's ipfs add -r of the same layout from disk:  ${describe(times.kubo)}  ${(image.size / MiB / (median(times.kubo) / 1000)).toFixed(0)} MiB/s  CID ${kuboCid === cid ? 'equal to ours' : `DIFFERENT: ${kuboCid}`}`)
   console.log(`speed ratio (skopeo time / distromash time): ${ratio.toFixed(2)}×   target ≥ ${TARGET}×   ${ratio >= TARGET ? 'PASS' : 'FAIL'}`)
   console.log(`load average at end: ${await loadAverage()}`)

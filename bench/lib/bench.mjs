@@ -166,6 +166,32 @@ async function unmountUnder (dir) {
   for (const m of mounts.sort().reverse()) await sh('umount', ['-l', m]).catch(() => {})
 }
 
+// ---------------------------------------------------------------- Kubo
+
+/**
+ * A Kubo daemon (`ipfs` on PATH: scripts/install-kubo.sh) in a fresh repo (`--profile=test`:
+ * loopback, random ports, no bootstrap), for sidecar runs: `--ipfs-api` of a node points at `api`.
+ */
+export async function startKubo ({ base } = {}) {
+  const repo = await tempDir('dm-bench-kubo-', base)
+  const env = { ...process.env, IPFS_PATH: repo }
+  await sh('ipfs', ['init', '--profile=test', '--empty-repo'], { env }).catch(err => { throw new Error(`Kubo (ipfs) is needed for --kubo (scripts/install-kubo.sh): ${err.message}`) })
+  const child = track(spawn('ipfs', ['daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] }))
+  let out = ''
+  child.stdout.on('data', d => { out += d })
+  child.stderr.on('data', d => { out += d })
+  let stopped = false
+  const stop = async () => { if (!stopped) { stopped = true; await stopChild(child) } }
+  onCleanup(stop)
+  for (let t = 0; !out.includes('Daemon is ready'); t++) {
+    if (child.exitCode !== null) throw new Error(`ipfs daemon exited (${child.exitCode}): ${out}`)
+    if (t > 1200) throw new Error(`ipfs daemon did not start: ${out}`)
+    await sleep(50)
+  }
+  const api = /RPC API server listening on \/ip4\/([\d.]+)\/tcp\/(\d+)/.exec(out)
+  return { api: `http://${api[1]}:${api[2]}`, pid: child.pid, repo, stop }
+}
+
 // ---------------------------------------------------------------- DistroMash node
 
 /** One `bin/distromash node` process; `stop()` ends it (also registered for cleanup). */
