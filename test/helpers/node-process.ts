@@ -35,7 +35,7 @@ export class NodeProcess {
     const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'dm-node-'))
     const chosen = options.apiPort == null || options.swarmPort == null || options.registryPort == null
     for (let attempt = 1; ; attempt++) {
-      const [api, swarm, registry] = await freePorts(3)
+      const [api = 0, swarm = 0, registry = 0] = await freePorts(3)
       const node = new NodeProcess({
         ...options, dataDir, apiPort: options.apiPort ?? api, swarmPort: options.swarmPort ?? swarm, registryPort: options.registryPort ?? registry
       })

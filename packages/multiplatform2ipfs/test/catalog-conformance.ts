@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { imageRecordSchema, type Catalog, type ImageRecord } from '../src/catalog.js'
 
 const CID = 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354'
-const DIGEST = `sha256:${'a'.repeat(64)}`
+const DIGEST = `sha256:${'a'.repeat(64)}` as const
 
 const record = (over: Partial<ImageRecord> = {}): ImageRecord => ({
   name: 'busybox', tag: '1.35.0', cid: CID, digest: DIGEST, mediaType: 'application/vnd.oci.image.index.v1+json',
