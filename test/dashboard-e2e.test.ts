@@ -137,6 +137,7 @@ describe('dashboard end to end in Chromium', () => {
     await go('Overview')
     await page.getByText(a!.peerId, { exact: true }).waitFor()
     await page.locator('.stat').filter({ hasText: 'strategies' }).filter({ hasText: '1' }).waitFor()
+    await page.locator('dt', { hasText: 'Content' }).locator('xpath=following-sibling::dd[1]').filter({ hasText: 'embedded (Helia)' }).waitFor()
     await shot('overview')
 
     await go('Images')

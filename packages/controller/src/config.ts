@@ -51,10 +51,25 @@ export const ConfigSchema = z.object({
   forcePnet: bool.default(false),
   dockerHost: z.string().regex(/^(unix|tcp|http|https|npipe):\/\//, 'must be a URL like unix:///var/run/docker.sock').optional(),
   upstream: z.url({ protocol: /^https?$/ }).optional(),
+  /** Kubo's RPC API: content is kept in that daemon instead of the embedded Helia */
+  ipfsApi: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of Kubo\'s RPC API, e.g. http://127.0.0.1:5001' })
+    .refine(baseUrl, 'must be the API\'s base URL, e.g. http://127.0.0.1:5001 (no path, query or fragment)')
+    .transform(u => u.replace(/\/(api\/v0\/?)?$/, ''))
+    .optional(),
   /** Seconds a peer may be silent before strategies replace it */
   gracePeriod: z.coerce.number().int().min(1).max(86_400).default(60),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
 }).strict()
+
+/** The API's base URL: no path (or Kubo's own /api/v0), no query, no fragment */
+function baseUrl (text: string): boolean {
+  try {
+    const url = new URL(text)
+    return url.search === '' && url.hash === '' && ['/', '', '/api/v0', '/api/v0/'].includes(url.pathname)
+  } catch {
+    return false
+  }
+}
 
 export type Config = Omit<z.infer<typeof ConfigSchema>, 'allowedHosts'> & { swarmKeyPath?: string, writersPath?: string, listen: string[], allowedHosts: string[] }
 
@@ -83,6 +98,7 @@ const FLAGS = {
   'force-pnet': 'forcePnet',
   'docker-host': 'dockerHost',
   upstream: 'upstream',
+  'ipfs-api': 'ipfsApi',
   'grace-period': 'gracePeriod',
   'log-level': 'logLevel'
 } as const satisfies Record<string, keyof z.input<typeof ConfigSchema>>

@@ -8,7 +8,7 @@ import { VERSION } from './version.js'
 const USAGE = `usage: distromash <command> [flags]
 
 commands:
-  node        start a node (libp2p mesh, embedded IPFS, API)
+  node        start a node (libp2p mesh, embedded IPFS or a Kubo beside it, API)
   image add REF  import an image into the mesh through the local node (prints its CID)
   swarm-key   print a new private-network key (Kubo swarm.key format)
   version     print the version
@@ -29,6 +29,8 @@ node flags (also DISTROMASH_<FLAG> in the environment or .env):
   --force-pnet          refuse to start without a swarm key (also LIBP2P_FORCE_PNET=1)
   --docker-host URL     e.g. unix:///var/run/docker.sock
   --upstream URL        upstream registry, default Docker Hub
+  --ipfs-api URL        keep content in this Kubo daemon (its RPC API, e.g.
+                        http://127.0.0.1:5001) instead of the embedded IPFS node
   --registry-host H     default 127.0.0.1
   --allowed-hosts NAMES comma-separated host names the API and registry answer besides
                         IP addresses and localhost (DNS rebinding defence)
@@ -66,7 +68,7 @@ async function runNode (argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string }
     console.error(`distromash: ${describeStartError(e)}`)
-    return ['SwarmKeyError', 'PrivateNetworkRequiredError', 'PeerKeyError', 'WritersFileError'].includes(e.name) ? 2 : 1
+    return ['SwarmKeyError', 'PrivateNetworkRequiredError', 'PeerKeyError', 'WritersFileError', 'ContentBackendError'].includes(e.name) ? 2 : 1
   }
   await waitForSignal()
   log.info('stopping')

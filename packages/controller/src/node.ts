@@ -3,13 +3,13 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  awaitingFetches, batchedPins, createMeshNode, localFirst, loadPeerstore, loadSwarmKey, providingPins, swarmFetch, type MeshNode, type Peer, type SwarmKey
+  contentBlockstore, createMeshNode, embeddedContent, kuboContent, loadPeerstore, loadSwarmKey,
+  type Content, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
   familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
   leafSkippingWalker, type Catalog, type ImportedImage, type Registry
 } from '@distromash/multiplatform2ipfs'
-import type { GraphWalkerFactory, Pins } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import { createApp } from './api/app.js'
@@ -29,6 +29,7 @@ import { VERSION } from './version.js'
 
 export interface RunningNode {
   mesh: MeshNode
+  content: Content
   api: Server
   apiUrl: string
   registryPort: number
@@ -41,6 +42,11 @@ export interface RunningNode {
  * reverse order. Nothing else constructs dependencies.
  */
 export async function startNode (config: Config, log: Logger, out: (line: string) => void): Promise<RunningNode> {
+  // a Kubo beside the node must answer before anything starts: one clear line, exit 2, if not
+  const kubo = config.ipfsApi == null ? undefined : kuboContent({ url: config.ipfsApi })
+  await kubo?.stat({ signal: AbortSignal.timeout(10_000) }).catch((err: Error) => {
+    throw new ContentBackendError(`--ipfs-api: ${err.name === 'TimeoutError' ? `Kubo API at ${config.ipfsApi ?? ''} did not answer in 10 s` : err.message}`)
+  })
   const swarmKey = await readSwarmKey(config)
   const peerstore = await loadPeerstore(config.peerstore)
   for (const err of peerstore.errors) log.warn(`${config.peerstore} ${err.message} (skipped)`)
@@ -69,18 +75,19 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const records = new Records(mesh.store, mesh.peerId)
     const catalog = recordsCatalog(records)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
-    // one queue for every pin change; a pin with a walker records its blocks in batches
-    // and what is pinned is announced on the DHT (Kubo and bitswap find this node by CID)
-    const heliaPins = providingPins(batchedPins({
-      pins: mesh.helia.pins, datastore: mesh.helia.datastore, blockstore: mesh.helia.blockstore, getCodec: mesh.helia.getCodec, localBlockstore: mesh.localBlockstore
-    }), mesh.providers)
-    const pins = new PinSet(heliaPins)
-    // an import, and the reconciler after a fetch, pin a DAG whose leaves were just verified and
-    // stored: read only its dag-pb nodes and check the leaves are there, not re-read every 256 KiB
-    const verifiedPins = new PinSet(withWalker(heliaPins, leafSkippingWalker()))
-    const jobs = imageJobs(config, mesh, catalog, digestIndex, verifiedPins, log)
+    const content = kubo ?? embeddedContent({ helia: mesh.helia, localBlockstore: mesh.localBlockstore, exchange: mesh.blocks }, {
+      // pins read only their dag-pb nodes and check that raw leaves are here (every block that
+      // reached the pack blockstore was hashed on its way in), not re-read every 256 KiB
+      walker: leafSkippingWalker(),
+      // what is pinned is announced on the DHT (Kubo and bitswap find this node by CID); Kubo
+      // announces what it holds itself
+      onPinned: async (cid, options) => { await mesh.providers.announce(cid, options) },
+      onUnpinning: async (cid, options) => { await mesh.providers.withdraw(cid, options) }
+    })
+    const pins = await PinSet.open(content, mesh.helia.datastore)
+    const jobs = imageJobs(config, mesh, content, catalog, digestIndex, pins, log)
 
-    const registry = await startRegistry(config, mesh, catalog, digestIndex, pins, log)
+    const registry = await startRegistry(config, mesh, content, catalog, digestIndex, pins, log)
     stack.push(async () => { await registry.close() })
 
     const livePeers = livePeersWithin(mesh, config.gracePeriod * 1000)
@@ -90,9 +97,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     assigner.start()
     stack.push(async () => { assigner.stop() })
     const reconciler = new Reconciler({
-      peerId: mesh.peerId, records, resolve: async n => catalog.get(n), blockstore: mesh.helia.blockstore,
-      swarmFetch: async (cids, swarm, options) => swarmFetch(mesh.blocks, cids, swarm, options),
-      pins: verifiedPins, docker, registry: `127.0.0.1:${config.registryPort}`, log
+      peerId: mesh.peerId, records, resolve: async n => catalog.get(n), content,
+      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log
     })
     await reconciler.start()
     stack.push(async () => { await reconciler.stop() })
@@ -104,7 +110,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     })
 
     const app = createApp({
-      deps: apiDeps(mesh, records, authorization, () => ready),
+      deps: apiDeps(mesh, content, records, authorization, () => ready),
       apiToken: config.apiToken,
       allowedHosts: config.allowedHosts,
       version: VERSION,
@@ -123,21 +129,20 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     apiPort = portOf(server) ?? config.apiPort
     const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${apiPort}`
     ready = true
-    printBanner(out, mesh, swarmKey, apiUrl, config, peerstore.addrs.length, hasDocker, authorization)
-    return { mesh, api: server, apiUrl, registryPort: config.registryPort, stop: async () => { ready = false; await stopAll() } }
+    printBanner(out, mesh, content, swarmKey, apiUrl, config, peerstore.addrs.length, hasDocker, authorization)
+    return { mesh, content, api: server, apiUrl, registryPort: config.registryPort, stop: async () => { ready = false; await stopAll() } }
   } catch (err) {
     await stopAll()
     throw err
   }
 }
 
-function imageJobs (config: Config, mesh: MeshNode, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): ImportJobs {
+function imageJobs (config: Config, mesh: MeshNode, content: Content, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): ImportJobs {
   const client = createRegistryClient({ upstream: config.upstream })
-  // Straight into the pack blockstore under Helia's: no GC lock (Helia's GC is never run here) and no
-  // bitswap announcement per block (peers learn of an image from its catalog record, written after
-  // the import). It writes a block out and keeps no reference to it: an import may reuse a block's
-  // buffer once its put has resolved
-  const importer = createImporter({ client, blockstore: mesh.localBlockstore, digestIndex }, { reusePieces: true })
+  // Each import writes through one content writer (embedded: the pack blockstore, puts side by side;
+  // Kubo: one streamed dag import). The importer derived every CID from its bytes itself (hashed),
+  // and a writer keeps no reference to a block once its put has resolved: buffers are reused
+  const importer = createImporter({ client, blockstore: contentBlockstore(content), digestIndex, writer: () => content.writer({ hashed: true }) }, { reusePieces: true })
   return new ImportJobs({
     importer,
     log,
@@ -160,14 +165,13 @@ function imageJobs (config: Config, mesh: MeshNode, catalog: Catalog, digestInde
   })
 }
 
-async function startRegistry (config: Config, mesh: MeshNode, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): Promise<Registry> {
+async function startRegistry (config: Config, mesh: MeshNode, content: Content, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): Promise<Registry> {
   const uploadsDir = join(config.dataDir, 'uploads')
   await mkdir(uploadsDir, { recursive: true })
   const registry = createRegistry({
-    // a pull of an image still replicating here waits for its blocks instead of asking every peer;
-    // blocks held here are read from the pack blockstore directly (server CPU per 288 MiB pull
-    // 1.04 → 0.61 s, bench/registry)
-    blockstore: awaitingFetches(localFirst(mesh.helia.blockstore, mesh.localBlockstore), mesh.blocks),
+    // embedded: a pull of an image still replicating here waits for its blocks, and blocks held
+    // here are read from the pack blockstore directly (see embeddedContent); Kubo: block/get
+    blockstore: contentBlockstore(content),
     digestIndex,
     catalog,
     uploadsDir,
@@ -176,18 +180,6 @@ async function startRegistry (config: Config, mesh: MeshNode, catalog: Catalog, 
   }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize, diskReserveBytes: config.minFreeDisk })
   await registry.listen(config.registryPort, config.registryHost)
   return registry
-}
-
-/** Helia's pins, walking DAGs with `walker` instead of the default (which reads every block). */
-function withWalker (pins: Pins, walker: GraphWalkerFactory): Pins {
-  return {
-    add: (cid, options) => pins.add(cid, { walker, ...options }),
-    rm: (cid, options) => pins.rm(cid, { walker, ...options }),
-    ls: options => pins.ls(options),
-    isPinned: async (cid, options) => pins.isPinned(cid, options),
-    get: async (cid, options) => pins.get(cid, options),
-    setMetadata: async (cid, metadata, options) => { await pins.setMetadata(cid, metadata, options) }
-  }
 }
 
 function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string[]> {
@@ -201,11 +193,12 @@ function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string
   }
 }
 
-function printBanner (out: (line: string) => void, mesh: MeshNode, swarmKey: SwarmKey | undefined, apiUrl: string, config: Config, bootstrap: number, docker: boolean, authorization: WriteAuthorization): void {
+function printBanner (out: (line: string) => void, mesh: MeshNode, content: Content, swarmKey: SwarmKey | undefined, apiUrl: string, config: Config, bootstrap: number, docker: boolean, authorization: WriteAuthorization): void {
   out(`DistroMash node ${VERSION}`)
   out(`peer id: ${mesh.peerId}`)
   for (const addr of mesh.multiaddrs()) out(`listening: ${addr}`)
   out(`private network: ${swarmKey != null ? `on (${swarmKey.fingerprint})` : 'off'}`)
+  out(`content: ${content.backend.description}`)
   out(`write authorization: ${authorization.summary}`)
   out(`registry: http://${config.registryHost}:${config.registryPort}`)
   out(`docker: ${docker ? (config.dockerHost ?? 'local socket') : 'none (images are pinned only)'}`)
@@ -235,10 +228,17 @@ export class WritersFileError extends Error {
   override name = 'WritersFileError'
 }
 
-function apiDeps (mesh: MeshNode, records: Records, authorization: WriteAuthorization, ready: () => boolean): ApiDeps {
+/** The content backend given (a Kubo API) cannot be used at start */
+export class ContentBackendError extends Error {
+  override name = 'ContentBackendError'
+}
+
+function apiDeps (mesh: MeshNode, content: Content, records: Records, authorization: WriteAuthorization, ready: () => boolean): ApiDeps {
+  const { kind, description } = content.backend
+  const backend = content.backend.kind === 'kubo' ? { kind, description, url: content.backend.url } : { kind, description }
   return {
     records,
-    identity: () => ({ peerId: mesh.peerId, addrs: mesh.multiaddrs(), privateNetwork: mesh.privateNetwork, version: VERSION, writeAuthorization: authorization }),
+    identity: () => ({ peerId: mesh.peerId, addrs: mesh.multiaddrs(), privateNetwork: mesh.privateNetwork, version: VERSION, writeAuthorization: authorization, content: backend }),
     peers: async () => mesh.peers.list(),
     stats: () => mesh.stats(),
     ready

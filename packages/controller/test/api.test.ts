@@ -19,9 +19,11 @@ describe('API of a running node', () => {
   })
 
   it('serves identity and a peer list that starts with itself', async () => {
-    const { body: id } = await node.api<{ peerId: string, privateNetwork: boolean }>('/api/v1/identity')
+    const { body: id } = await node.api<{ peerId: string, privateNetwork: boolean, content: unknown }>('/api/v1/identity')
     expect(id.peerId).toBe(node.peerId)
     expect(id.privateNetwork).toBe(false)
+    expect(id.content).toEqual({ kind: 'embedded', description: 'embedded (Helia)' })
+    expect(node.output).toMatch(/^content: embedded \(Helia\)$/m)
     const { body: peers } = await node.api<Array<{ id: string, self: boolean }>>('/api/v1/peers')
     expect(peers[0]).toMatchObject({ id: node.peerId, self: true })
   })

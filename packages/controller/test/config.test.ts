@@ -37,6 +37,18 @@ describe('config', () => {
     expect(loadConfig([], { DISTROMASH_FORCE_PNET: '0' }, cwd).forcePnet).toBe(false)
   })
 
+  it('takes a Kubo RPC URL from --ipfs-api, DISTROMASH_IPFS_API or .env, and refuses anything else with one line', async () => {
+    expect(loadConfig([], {}, cwd).ipfsApi).toBeUndefined()
+    expect(loadConfig(['--ipfs-api', 'http://127.0.0.1:5001'], {}, cwd).ipfsApi).toBe('http://127.0.0.1:5001')
+    expect(loadConfig([], { DISTROMASH_IPFS_API: 'http://10.0.0.2:5001/api/v0/' }, cwd).ipfsApi).toBe('http://10.0.0.2:5001')
+    const dir = await mkdtemp(join(tmpdir(), 'dm-cfg-'))
+    await writeFile(join(dir, '.env'), 'DISTROMASH_IPFS_API=https://kubo.local:5001/\n')
+    expect(loadConfig([], {}, dir).ipfsApi).toBe('https://kubo.local:5001')
+    for (const bad of ['127.0.0.1:5001', 'ftp://127.0.0.1:5001', 'http://127.0.0.1:5001/somewhere', 'http://127.0.0.1:5001/?x=1', '/ip4/127.0.0.1/tcp/5001']) {
+      expect(() => loadConfig(['--ipfs-api', bad], {}, cwd)).toThrow(/^invalid setting --ipfs-api \(DISTROMASH_IPFS_API\): /)
+    }
+  })
+
   it('takes swarm listen multiaddrs or a port', () => {
     expect(loadConfig(['--swarm-port', '4100'], {}, cwd).listen).toEqual(['/ip4/0.0.0.0/tcp/4100'])
     expect(loadConfig(['--swarm-listen', '/ip4/127.0.0.1/tcp/1, /ip4/10.0.0.1/tcp/2'], {}, cwd).listen).toEqual(['/ip4/127.0.0.1/tcp/1', '/ip4/10.0.0.1/tcp/2'])

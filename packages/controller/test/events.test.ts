@@ -25,7 +25,7 @@ describe('event streams of clients that never read', () => {
     const app = createApp({
       deps: {
         records,
-        identity: () => ({ peerId: store.peerId, addrs: [], privateNetwork: false, version: 't', writeAuthorization: describeAuthorization(undefined, store.peerId) }),
+        identity: () => ({ peerId: store.peerId, addrs: [], privateNetwork: false, version: 't', writeAuthorization: describeAuthorization(undefined, store.peerId), content: { kind: 'embedded', description: 'embedded (Helia)' } }),
         peers: async () => [],
         stats: () => ({ store: store.stats(), connections: 0, droppedAnnouncements: 0, providers: { announced: 0, failed: 0, queued: 0 } }),
         ready: () => true

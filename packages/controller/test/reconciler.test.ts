@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { pino } from 'pino'
 import { createHeliaLight } from 'helia'
-import { MemoryStore } from '@distromash/p2pcomm'
+import { ContentUnavailableError, MemoryStore, memoryContent, type Content } from '@distromash/p2pcomm'
 import { addFile, digestToRawCid, writeLayout, type Digest } from '@distromash/multiplatform2ipfs'
+import { MemoryDatastore } from 'datastore-core/memory'
 import type { Blockstore } from 'interface-blockstore'
 import { MemoryDockerEngine } from '../src/reconciler/memory-docker.js'
 import { PinSet } from '../src/reconciler/pin-set.js'
@@ -37,30 +38,29 @@ async function twoPlatformImage (blockstore: Blockstore): Promise<{ cid: string,
   return { cid: root.cid.toString(), amd64Layer: layers.amd64 as Digest, arm64Layer: layers.arm64 as Digest }
 }
 
-async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: string) => Promise<string>, poisoned?: string) {
+async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: string) => Promise<string>, poisoned?: string, wrap?: (content: Content) => Content) {
   const source = createHeliaLight()
   const image = await twoPlatformImage(source.blockstore)
   // this node starts empty; blocks "arrive from the mesh" by copying from the source on demand
-  const helia = createHeliaLight()
-  const local = helia.blockstore
-  const blockstore = new Proxy(local, {
-    get (target, prop) {
-      if (prop !== 'get') return (Reflect.get(target, prop) as (...a: unknown[]) => unknown).bind(target)
-      return async function * (cid: Parameters<Blockstore['get']>[0], options?: Parameters<Blockstore['get']>[1]) {
-        if (!await local.has(cid)) await local.put(cid, source.blockstore.get(cid, options))
-        yield * local.get(cid, options)
-      }
+  const fetched: string[] = []
+  const content = memoryContent({
+    remote: async cid => {
+      fetched.push(cid.toString())
+      const parts: Uint8Array[] = []
+      for await (const part of source.blockstore.get(cid)) parts.push(part)
+      return Buffer.concat(parts)
     }
-  }) as unknown as Blockstore
+  })
+  const datastore = new MemoryDatastore()
   const records = new Records(await MemoryStore.create(), ME)
   lastRecords = records
   const docker = new MemoryDockerEngine(arch, resolvePull)
-  const pins = new PinSet(helia.pins)
+  const pins = await PinSet.open(content, datastore)
   const reconciler = new Reconciler({ peerId: ME, records: records, resolve: async n => {
     if (n === poisoned) throw new Error(`cannot resolve ${n}`)
     return n === 'app:1' ? { cid: image.cid } : undefined
-  }, blockstore, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
-  return { image, helia, records, docker, pins, reconciler }
+  }, content: wrap?.(content) ?? content, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
+  return { image, content, datastore, records, docker, pins, reconciler, fetched }
 }
 
 const strategy = (key: string, execute = true): StrategyRecord => ({ key, type: 'percentage', nametag: 'app:1', percentage: 50, execute, createdAt: '', updatedAt: '', createdBy: 'x' })
@@ -76,7 +76,7 @@ async function until (check: () => Promise<boolean>, what: string): Promise<void
 
 describe('reconciler', () => {
   it('fetches only its platform, pins it, loads it through the registry, reports loaded', async () => {
-    const { image, helia, records, docker, reconciler } = await setup()
+    const { image, content, records, docker, reconciler } = await setup()
     await records.putStrategy(strategy('s1'))
     await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
@@ -85,9 +85,9 @@ describe('reconciler', () => {
     expect(await docker.imageId('app:1')).toBeDefined()
     // single-chunk layers: their CID is their digest; only this platform's layer was fetched and pinned
     const amd64 = digestToRawCid(image.amd64Layer)
-    expect(await helia.blockstore.has(amd64)).toBe(true)
-    expect(await helia.pins.isPinned(amd64)).toBe(true)
-    expect(await helia.blockstore.has(digestToRawCid(image.arm64Layer))).toBe(false)
+    expect(await content.has(amd64)).toBe(true)
+    expect(await content.isPinned(amd64)).toBe(true)
+    expect(await content.has(digestToRawCid(image.arm64Layer))).toBe(false)
     await reconciler.stop()
   })
 
@@ -115,7 +115,7 @@ describe('reconciler', () => {
   })
 
   it('keeps the image while another strategy selects it, and releases it with the last one', async () => {
-    const { records, docker, helia, reconciler } = await setup()
+    const { records, docker, content, reconciler } = await setup()
     for (const key of ['s1', 's2']) {
       await records.putStrategy(strategy(key))
       await records.putAssignment(key, { peers: [ME], replicas: 1, at: '', by: 'x' })
@@ -129,19 +129,19 @@ describe('reconciler', () => {
     await until(async () => (await records.status(ME, 'app:1')) === undefined, 'released')
     expect(await docker.imageId('app:1')).toBeUndefined()
     const left = []
-    for await (const pin of helia.pins.ls()) left.push(pin)
+    for await (const pin of content.pinned()) left.push(pin)
     expect(left).toEqual([])
     await reconciler.stop()
   })
 
   it('does not fetch again after a restart when pins and engine agree', async () => {
-    const { records, docker, helia, image, reconciler } = await setup()
+    const { records, docker, content, datastore, image, reconciler } = await setup()
     await records.putStrategy(strategy('s1'))
     await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
     await reconciler.start()
     await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'loaded')
     await reconciler.stop()
-    const again = new Reconciler({ peerId: ME, records, resolve: async () => ({ cid: image.cid }), blockstore: helia.blockstore, pins: new PinSet(helia.pins), docker, registry: '127.0.0.1:5005', log })
+    const again = new Reconciler({ peerId: ME, records, resolve: async () => ({ cid: image.cid }), content, pins: await PinSet.open(content, datastore), docker, registry: '127.0.0.1:5005', log })
     await again.start()
     await new Promise(resolve => setTimeout(resolve, 300))
     expect(docker.pulls).toHaveLength(1)
@@ -186,6 +186,36 @@ describe('reconciler', () => {
     await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'failed', 'failed')
     await new Promise(resolve => setTimeout(resolve, 200))
     expect(await records.status(ME, 'app:1')).toMatchObject({ state: 'failed', error: 'pull access denied', attempts: 1 })
+    await reconciler.stop()
+  })
+
+  it('says so in its statuses while the content backend is away, and recovers without fetching again once it is back', async () => {
+    let away = false
+    const unavailable = (content: Content): Content => new Proxy(content, {
+      get (target, prop) {
+        const value = Reflect.get(target, prop) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          if (away) throw new ContentUnavailableError('Kubo API at http://127.0.0.1:5001 is unreachable: ECONNREFUSED')
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      }
+    })
+    const { records, docker, reconciler, fetched } = await setup('linux/amd64', undefined, undefined, unavailable)
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'loaded', 'loaded')
+    const blocks = fetched.length
+    away = true
+    reconciler.schedule()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'failed', 'failed while away')
+    expect((await records.status(ME, 'app:1'))?.error).toMatch(/^content backend unavailable: Kubo API at http:\/\/127.0.0.1:5001 is unreachable: ECONNREFUSED/)
+    away = false
+    reconciler.schedule()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'loaded', 'loaded again')
+    expect(fetched.length).toBe(blocks)
+    expect(docker.pulls).toHaveLength(1)
     await reconciler.stop()
   })
 })

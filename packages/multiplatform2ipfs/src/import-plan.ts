@@ -2,7 +2,7 @@ import { CustomProgressEvent, type ProgressOptions } from 'progress-events'
 import { MAX_MANIFEST_BYTES } from './constants.js'
 import { InvalidManifestError, PlatformNotFoundError } from './errors.js'
 import {
-  ATTESTATION_REFERENCE_DIGEST, isAttestation, parseManifest, platformDescriptors,
+  ATTESTATION_REFERENCE_DIGEST, isAttestation, matchingManifests, parseManifest, platformDescriptors,
   type Descriptor, type ImageIndex, type ImageManifest
 } from './manifest.js'
 import { formatPlatform, platformMatches, type Platform } from './platform.js'
@@ -61,7 +61,7 @@ function selectChildren (index: ImageIndex, wanted: Platform[] | undefined): Des
   if (wanted === undefined) {
     return index.manifests
   }
-  const chosen = platformDescriptors(index).filter(d => wanted.some(w => platformMatches(w, d.platform)))
+  const chosen = matchingManifests(index, wanted)
   if (chosen.length === 0) {
     const available = platformDescriptors(index).map(d => formatPlatform(d.platform)).join(', ')
     throw new PlatformNotFoundError(`no manifest for ${wanted.map(formatPlatform).join(', ')}; the image has ${available}`)

@@ -19,9 +19,28 @@ import type { CID } from 'multiformats/cid'
 
 export interface ImporterComponents {
   client: RegistryClient
-  blockstore: Blockstore
+  blockstore: Pick<Blockstore, 'put' | 'has'>
   digestIndex: DigestIndex
+  /**
+   * Where each import writes its blocks instead of `blockstore`: one writer per import, closed
+   * (every block stored) before the import resolves, aborted when it fails. A node keeping its
+   * content in Kubo streams an import as one CAR this way rather than a request per block.
+   */
+  writer?: () => ImportWriter
 }
+
+/** The blocks of one import: stored once close() resolves */
+export interface ImportWriter {
+  /** Resolves once the bytes may be reused (see ImporterInit.reusePieces) */
+  put(cid: CID, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  has(cid: CID, options?: { signal?: AbortSignal }): Promise<boolean>
+  close(): Promise<void>
+  abort(reason?: unknown): void
+}
+
+/** Where a running import's blocks go */
+type Blocks = Pick<Blockstore, 'put' | 'has'>
+type RunOptions = ImportOptions & { blocks: Blocks }
 
 export interface ImporterInit {
   /** Parallel blob downloads per import (default 3). */
@@ -83,15 +102,27 @@ class ImageImporter implements Importer {
     return this.jobs.run(key, async (signal, onProgress) => this.run(reference, platforms, { signal, onProgress }), options)
   }
 
-  private async run (reference: ImageReference, platforms: Platform[] | undefined, options: ImportOptions): Promise<ImportedImage> {
+  private async run (reference: ImageReference, platforms: Platform[] | undefined, importOptions: ImportOptions): Promise<ImportedImage> {
     const { client, blockstore } = this.components
-    const plan = await planImport(reference, client, { ...options, platforms })
+    const plan = await planImport(reference, client, { ...importOptions, platforms })
+    const writer = this.components.writer?.()
+    const blocks: Blocks = writer == null
+      ? blockstore
+      : { put: async (cid, bytes, o) => { await writer.put(cid, bytes as Uint8Array, o); return cid }, has: async (cid, o) => await writer.has(cid, o) }
+    const options: RunOptions = { ...importOptions, blocks }
+    let root: StoredFile
     const stored = new Map<Digest, StoredFile>()
-    for (const [digest, bytes] of plan.small) {
-      stored.set(digest, await this.storeSmall(digest, bytes, options))
+    try {
+      for (const [digest, bytes] of plan.small) {
+        stored.set(digest, await this.storeSmall(digest, bytes, options))
+      }
+      await this.storeBlobs(reference, plan, stored, options)
+      root = await writeLayout({ top: plan.top, tag: reference.tag, blobs: stored }, blocks, options)
+      await writer?.close()
+    } catch (err) {
+      writer?.abort(err)
+      throw err
     }
-    await this.storeBlobs(reference, plan, stored, options)
-    const root = await writeLayout({ top: plan.top, tag: reference.tag, blobs: stored }, blockstore, options)
     options.onProgress?.(new CustomProgressEvent('import:done', { cid: root.cid, digest: plan.top.digest }))
     let size = 0
     for (const file of stored.values()) size += file.size
@@ -99,18 +130,18 @@ class ImageImporter implements Importer {
   }
 
   /** A blob known to the digest index, if its blocks are still in the blockstore. */
-  private async known (digest: Digest, options: ImportOptions): Promise<StoredFile | undefined> {
+  private async known (digest: Digest, options: RunOptions): Promise<StoredFile | undefined> {
     const file = await this.components.digestIndex.get(digest, options)
-    return file !== undefined && await this.components.blockstore.has(file.cid, options) ? file : undefined
+    return file !== undefined && await options.blocks.has(file.cid, options) ? file : undefined
   }
 
-  private async storeSmall (digest: Digest, bytes: Uint8Array, options: ImportOptions): Promise<StoredFile> {
-    const file = await this.known(digest, options) ?? await addFile(bytes, this.components.blockstore, options)
+  private async storeSmall (digest: Digest, bytes: Uint8Array, options: RunOptions): Promise<StoredFile> {
+    const file = await this.known(digest, options) ?? await addFile(bytes, options.blocks, options)
     await this.components.digestIndex.put(digest, file, options)
     return file
   }
 
-  private async storeBlobs (reference: ImageReference, plan: ImportPlan, stored: Map<Digest, StoredFile>, options: ImportOptions): Promise<void> {
+  private async storeBlobs (reference: ImageReference, plan: ImportPlan, stored: Map<Digest, StoredFile>, options: RunOptions): Promise<void> {
     const pending: Descriptor[] = []
     for (const [digest, descriptor] of plan.blobs) {
       if (stored.has(digest)) continue
@@ -129,7 +160,7 @@ class ImageImporter implements Importer {
   }
 
   /** Streams one blob into the blockstore; it enters the digest index only once verified. */
-  private async download (reference: ImageReference, descriptor: Descriptor, bytes: { done: number, total: number }, options: ImportOptions): Promise<StoredFile> {
+  private async download (reference: ImageReference, descriptor: Descriptor, bytes: { done: number, total: number }, options: RunOptions): Promise<StoredFile> {
     const { digest, size } = descriptor
     options.onProgress?.(new CustomProgressEvent('import:blob:start', { digest, size }))
     const file = await this.storeBlob(reference, descriptor, counting(bytes, options), options)
@@ -142,14 +173,14 @@ class ImageImporter implements Importer {
    * Block-sized pieces: one per block through verification, progress and the importer, none
    * copied twice. Both digests (blob, block) come from a hash worker's one look at each piece.
    */
-  private async storeBlob (reference: ImageReference, { digest, size }: Descriptor, counted: Counting, options: ImportOptions): Promise<StoredFile> {
+  private async storeBlob (reference: ImageReference, { digest, size }: Descriptor, counted: Counting, options: RunOptions): Promise<StoredFile> {
     const hasher = this.hashes?.session()
     this.downloads++
     try {
       const pieces = this.components.client.getBlob(reference, { digest, size }, {
         ...options, chunkSize: CHUNK_SIZE, hasher, allocate: hasher === undefined ? undefined : () => this.pieces.acquire()
       })
-      return await addFile(counted(pieces), this.components.blockstore, {
+      return await addFile(counted(pieces), options.blocks, {
         signal: options.signal,
         leafDigest: hasher === undefined ? undefined : piece => hasher.pieceDigest(piece),
         onLeafStored: this.reusePieces ? piece => { this.pieces.release(piece) } : undefined
@@ -180,7 +211,7 @@ export function createImporter (components: ImporterComponents, init: ImporterIn
 }
 
 // remembered per blockstore so that one-shot importImage() calls with the same components join
-const importers = new WeakMap<Blockstore, Array<{ components: ImporterComponents, importer: Importer }>>()
+const importers = new WeakMap<object, Array<{ components: ImporterComponents, importer: Importer }>>()
 
 /** One-shot form of `createImporter(components).importImage(reference, options)`. */
 export async function importImage (reference: string | ImageReference, options: ImportOptions & ImporterComponents & ImporterInit): Promise<ImportedImage> {

@@ -4,7 +4,7 @@ export { parseReference, formatReference, familiarName, type ImageReference } fr
 export { parseDigest, isDigest, digestHex, sha256Digest, verifyBytes, verifyStream, type Digest, type Expected } from './digest.js'
 export * as mediaTypes from './media-types.js'
 export {
-  parseManifest, classifyManifest, isAttestation, platformDescriptors,
+  parseManifest, classifyManifest, isAttestation, platformDescriptors, matchingManifests,
   descriptorSchema, indexSchema, manifestSchema,
   type Descriptor, type ImageIndex, type ImageManifest, type ParsedManifest
 } from './manifest.js'
@@ -20,7 +20,8 @@ export { leafSkippingWalker, type LeafSkippingWalkerInit, type PinWalker, type P
 export { createRegistryClient, type RegistryClient, type RegistryClientInit, type RepositoryName, type ManifestResult, type RequestOptions } from './upstream/client.js'
 export { registryBaseUrl, isLoopbackHost, type EndpointOptions } from './upstream/endpoint.js'
 export type { Credentials, CredentialsSource } from './upstream/auth.js'
-export { createImporter, importImage, type Importer, type ImporterComponents, type ImporterInit, type ImportOptions, type ImportedImage } from './importer.js'
+export { createImporter, importImage, type Importer, type ImporterComponents, type ImporterInit, type ImportOptions, type ImportedImage, type ImportWriter } from './importer.js'
+export { fetchPlatform, platformBlobs, type PlatformFetchComponents, type PlatformFetchOptions, type PlatformContent } from './layout/platform-fetch.js'
 export type { ImportProgressEvents, BlobEvent, BlobDoneEvent, BytesEvent, ManifestEvent, ImportDoneEvent } from './progress.js'
 export {
   repositoryAliases, imageRecordSchema, cidRecordSchema,

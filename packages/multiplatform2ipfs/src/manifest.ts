@@ -6,7 +6,7 @@ import {
   DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED, OCI_INDEX, OCI_MANIFEST,
   baseMediaType, isIndexMediaType, isManifestMediaType
 } from './media-types.js'
-import type { Platform } from './platform.js'
+import { platformMatches, type Platform } from './platform.js'
 
 const digestSchema = z.string().refine(isDigest, 'expected sha256:<64 lowercase hex>').transform(value => value as Digest)
 
@@ -115,4 +115,12 @@ export function isAttestation (descriptor: Descriptor): boolean {
 /** The descriptors of an index that are real platforms, each with its platform. */
 export function platformDescriptors (index: ImageIndex): Array<Descriptor & { platform: Platform }> {
   return index.manifests.filter((d): d is Descriptor & { platform: Platform } => d.platform !== undefined && !isAttestation(d))
+}
+
+/**
+ * The platform manifests of an index that satisfy any of `wanted`, in index order: the one rule
+ * for which manifests a platform means, for the importer's filter and a host fetching its own.
+ */
+export function matchingManifests (index: ImageIndex, wanted: Platform[]): Array<Descriptor & { platform: Platform }> {
+  return platformDescriptors(index).filter(d => wanted.some(w => platformMatches(w, d.platform)))
 }

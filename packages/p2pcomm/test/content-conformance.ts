@@ -118,6 +118,9 @@ export function contentConformance (name: string, make: () => Promise<ContentHar
       expect(progress.at(-1)).toBeGreaterThanOrEqual(4)
       await content.pin(root)
       expect((await pinnedSet(content)).get(root.toString())).toBe(Infinity)
+      expect(await content.isPinned(root)).toBe(true)
+      // a leaf is held through the root's pin, not pinned itself
+      expect(await content.isPinned(dag[1]!.cid)).toBe(false)
       // depth 0: the block alone
       const single = await rawBlock(500)
       await content.put(single.cid, single.bytes)
@@ -126,6 +129,7 @@ export function contentConformance (name: string, make: () => Promise<ContentHar
       await content.unpin(root)
       await content.unpin(root)
       await content.unpin(single.cid)
+      expect(await content.isPinned(root)).toBe(false)
       const left = await pinnedSet(content)
       expect(left.has(root.toString())).toBe(false)
       expect(left.has(single.cid.toString())).toBe(false)

@@ -9,6 +9,8 @@ export interface Identity {
   privateNetwork: boolean
   version: string
   writeAuthorization: WriteAuthorization
+  /** Where this node keeps its content */
+  content: { kind: 'embedded' | 'kubo', description: string, url?: string }
 }
 
 export interface ApiDeps {

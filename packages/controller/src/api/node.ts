@@ -9,8 +9,15 @@ const WriteAuthorizationSchema = z.object({
   summary: z.string()
 }).openapi('WriteAuthorization', { description: 'Whether a writers file limits who may change desired state' })
 
+const ContentBackendSchema = z.object({
+  kind: z.enum(['embedded', 'kubo']),
+  description: z.string().openapi({ example: 'kubo http://127.0.0.1:5001' }),
+  url: z.string().optional().openapi({ description: 'the Kubo RPC API, for kind kubo' })
+}).openapi('ContentBackend', { description: 'Where this node keeps blocks and pins: its embedded Helia, or a Kubo daemon beside it (--ipfs-api)' })
+
 const IdentitySchema = z.object({
-  peerId: z.string(), addrs: z.array(z.string()), privateNetwork: z.boolean(), version: z.string(), writeAuthorization: WriteAuthorizationSchema
+  peerId: z.string(), addrs: z.array(z.string()), privateNetwork: z.boolean(), version: z.string(), writeAuthorization: WriteAuthorizationSchema,
+  content: ContentBackendSchema
 }).openapi('Identity')
 
 const PeerSchema = z.object({
@@ -50,7 +57,7 @@ const HealthSchema = z.object({
 
 export function nodeRoutes (api: ApiRouter, deps: ApiDeps): void {
   api.add({
-    method: 'get', path: '/api/v1/identity', tag: 'node', summary: 'This node: peer ID, addresses, private network',
+    method: 'get', path: '/api/v1/identity', tag: 'node', summary: 'This node: peer ID, addresses, private network, content backend',
     responses: { 200: { description: 'Identity', schema: IdentitySchema } },
     handler: async () => deps.identity()
   })

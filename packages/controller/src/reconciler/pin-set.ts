@@ -1,68 +1,103 @@
-import type { Pins } from '@helia/interface'
-import type { CID } from 'multiformats/cid'
-import drain from 'it-drain'
+import type { Content, PinOptions } from '@distromash/p2pcomm'
+import { Key, type Datastore } from 'interface-datastore'
+import { CID } from 'multiformats/cid'
 
-const OWNERS = 'distromash-images'
+/** Before pins were kept behind Content, the owners lived in Helia's pin metadata under this name */
+const LEGACY_OWNERS = 'distromash-images'
+const PREFIX = '/distromash/pin-owners'
 
 /**
  * Pins shared between images: a layer used by two images stays pinned until both release it.
- * The owning images are kept in the pin's metadata, so the count survives restarts.
+ * The owners (images, imports, pushes, API calls) of each pin this set made are kept in the
+ * node's datastore, so the count survives restarts whichever content backend holds the pins.
  */
 export class PinSet {
-  constructor (private readonly pins: Pins) {}
+  private queue: Promise<unknown> = Promise.resolve()
 
-  async add (cid: CID, image: string, options: { depth?: number, signal?: AbortSignal } = {}): Promise<void> {
-    const owners = await this.owners(cid, options)
-    if (owners == null) {
-      await drain(this.pins.add(cid, { depth: options.depth, signal: options.signal, metadata: { [OWNERS]: image } }))
-      return
+  private constructor (private readonly content: Content, private readonly datastore: Datastore) {}
+
+  /** Opens the set; owners recorded in Helia's pin metadata by an earlier version are carried over */
+  static async open (content: Content, datastore: Datastore): Promise<PinSet> {
+    const set = new PinSet(content, datastore)
+    for await (const pin of content.pinned()) {
+      const legacy = pin.metadata?.[LEGACY_OWNERS]
+      if (typeof legacy === 'string' && legacy !== '' && await set.owners(pin.cid) == null) await set.write(pin.cid, legacy.split('\n'))
     }
-    if (!owners.includes(image)) await this.pins.setMetadata(cid, { [OWNERS]: [...owners, image].join('\n') }, options)
+    return set
   }
 
-  async release (cid: CID, image: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async add (cid: CID, owner: string, options: Pick<PinOptions, 'depth' | 'signal' | 'onProgress'> = {}): Promise<void> {
     const owners = await this.owners(cid, options)
-    if (owners == null) return
-    const rest = owners.filter(o => o !== image)
-    if (rest.length > 0) await this.pins.setMetadata(cid, { [OWNERS]: rest.join('\n') }, options)
-    else await drain(this.pins.rm(cid, options))
+    // (re)pinned even when recorded: a backend that lost a pin (a Kubo repo reset) gets it back
+    if (owners == null || !await this.content.isPinned(cid, options)) await this.content.pin(cid, options)
+    await this.serial(async () => {
+      const now = await this.owners(cid) ?? []
+      if (!now.includes(owner)) await this.write(cid, [...now, owner])
+    })
   }
 
-  /** Release every pin this image holds */
-  async releaseAll (image: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async release (cid: CID, owner: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.serial(async () => {
+      const owners = await this.owners(cid, options)
+      if (owners == null) return
+      const rest = owners.filter(o => o !== owner)
+      if (rest.length > 0) {
+        await this.write(cid, rest)
+        return
+      }
+      await this.content.unpin(cid, options)
+      await this.datastore.delete(keyOf(cid))
+    })
+  }
+
+  /** Release every pin this owner holds */
+  async releaseAll (owner: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const mine: CID[] = []
-    for await (const pin of this.pins.ls(options)) {
-      const value = pin.metadata[OWNERS]
-      if (typeof value === 'string' && value.split('\n').includes(image)) mine.push(pin.cid)
+    for await (const { key, value } of this.datastore.query({ prefix: PREFIX }, options)) {
+      if (decode(value).includes(owner)) mine.push(CID.parse(key.baseNamespace()))
     }
-    for (const cid of mine) await this.release(cid, image, options)
+    for (const cid of mine) await this.release(cid, owner, options)
   }
 
-  /** Every direct pin with the images that hold it */
+  /** Every direct and recursive pin of the backend, with what holds it ([] for pins made by others) */
   async list (options: { signal?: AbortSignal } = {}): Promise<Array<{ cid: string, owners: string[] }>> {
     const out: Array<{ cid: string, owners: string[] }> = []
-    for await (const pin of this.pins.ls(options)) {
-      const value = pin.metadata[OWNERS]
-      out.push({ cid: pin.cid.toString(), owners: typeof value === 'string' && value !== '' ? value.split('\n') : [] })
-    }
+    for await (const pin of this.content.pinned(options)) out.push({ cid: pin.cid.toString(), owners: await this.owners(pin.cid, options) ?? [] })
     return out
   }
 
-  async holds (cid: CID, image: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    return (await this.owners(cid, options))?.includes(image) ?? false
+  /** True when `owner` holds the pin and the backend really has it */
+  async holds (cid: CID, owner: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    return (await this.owners(cid, options))?.includes(owner) === true && await this.content.isPinned(cid, options)
   }
 
-  /** undefined when not pinned directly; [] when pinned by someone else than the reconciler */
-  private async owners (cid: CID, options: { signal?: AbortSignal }): Promise<string[] | undefined> {
-    let pin
+  /** undefined when this set never pinned the CID */
+  private async owners (cid: CID, options: { signal?: AbortSignal } = {}): Promise<string[] | undefined> {
     try {
-      pin = await this.pins.get(cid, options)
+      return decode(await this.datastore.get(keyOf(cid), options))
     } catch (err) {
-      // only held through another pin (e.g. an image root pinned whole), or not at all
       if ((err as Error).name === 'NotFoundError') return undefined
       throw err
     }
-    const value = pin.metadata[OWNERS]
-    return typeof value === 'string' && value !== '' ? value.split('\n') : []
   }
+
+  private async write (cid: CID, owners: string[]): Promise<void> {
+    await this.datastore.put(keyOf(cid), new TextEncoder().encode(JSON.stringify(owners)))
+  }
+
+  /** Owner changes one at a time: each reads the record and writes it back */
+  private async serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn)
+    this.queue = run.catch(() => {})
+    return await run
+  }
+}
+
+function keyOf (cid: CID): Key {
+  return new Key(`${PREFIX}/${cid.toV1().toString()}`)
+}
+
+function decode (value: Uint8Array): string[] {
+  const parsed: unknown = JSON.parse(new TextDecoder().decode(value))
+  return Array.isArray(parsed) ? parsed.filter((o): o is string => typeof o === 'string') : []
 }

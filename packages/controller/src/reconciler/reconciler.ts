@@ -1,9 +1,9 @@
-import type { Blockstore } from 'interface-blockstore'
+import { contentBlockstore, type Content, type Swarm } from '@distromash/p2pcomm'
+import { CHUNK_SIZE, fetchPlatform } from '@distromash/multiplatform2ipfs'
 import { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
-import { desiredImages, imageSwarm, ownStatuses, type ImageSwarm } from './desired.js'
+import { desiredImages, imageSwarm, ownStatuses } from './desired.js'
 import type { DockerEngine } from './docker.js'
-import { fetchImage, type BlockSource } from './fetch.js'
 import type { PinSet } from './pin-set.js'
 import type { Records } from '../records/records.js'
 import type { ReplicationState, ReplicationStatus } from '../records/schemas.js'
@@ -11,16 +11,12 @@ import type { ReplicationState, ReplicationStatus } from '../records/schemas.js'
 /** How the reconciler finds an image's root CID (the catalog in the replicated store) */
 export type ResolveImage = (nametag: string) => Promise<{ cid: string, importedBy?: string } | undefined>
 
-/** Fetch blocks from the image's swarm (p2pcomm's swarmFetch); returns those nobody gave */
-export type SwarmFetch = (cids: CID[], swarm: ImageSwarm & { self: string }, options: { signal?: AbortSignal, onBlock?: (cid: CID, bytes: number) => void }) => Promise<CID[]>
-
 export interface ReconcilerInit {
   peerId: string
   records: Records
   resolve: ResolveImage
-  blockstore: Blockstore
-  /** Without it every block comes over bitswap */
-  swarmFetch?: SwarmFetch
+  /** Where blocks and pins live (embedded or Kubo: the reconciler does not know which) */
+  content: Content
   pins: PinSet
   docker: DockerEngine
   /** host:port of this node's registry as the local engine reaches it */
@@ -34,6 +30,8 @@ export interface ReconcilerInit {
 const PROGRESS_WRITE_MS = 1_000
 const RETRY_BASE_MS = 5_000
 const RETRY_MAX_MS = 5 * 60_000
+/** The start of a status error saying the content backend could not be reached (retried once it is back) */
+export const CONTENT_UNAVAILABLE = 'content backend unavailable'
 
 /**
  * Makes this node's reality match the replicated desired state: fetch, pin, load into Docker,
@@ -101,6 +99,7 @@ export class Reconciler {
     const { records, peerId } = this.init
     const desired = await desiredImages(records, peerId)
     const statuses = await ownStatuses(records, peerId)
+    if (await this.contentDown(desired.keys(), statuses)) return
     // one image's fault (a record it cannot write, an engine error) must not stop the others
     for (const image of desired.keys()) {
       await this.ensure(image, statuses.get(image)).catch(async (err: Error) => { await this.contain(image, statuses.get(image), err) })
@@ -111,6 +110,28 @@ export class Reconciler {
     for (const [image, controller] of this.running) {
       if (!desired.has(image) && !controller.signal.aborted && statuses.get(image)?.state !== 'removing') controller.abort()
     }
+  }
+
+  /**
+   * While the content backend cannot be reached, every image assigned here says so (failed, with
+   * the reason) and nothing is fetched, pinned or released; once it is back they are retried at once.
+   */
+  private async contentDown (desired: Iterable<string>, statuses: Map<string, ReplicationStatus>): Promise<boolean> {
+    let reason: string | undefined
+    try {
+      await this.init.content.stat({ signal: AbortSignal.timeout(10_000) })
+    } catch (err) {
+      reason = `${CONTENT_UNAVAILABLE}: ${(err as Error).message}`
+    }
+    if (reason == null) return false
+    this.verified.clear()
+    for (const image of desired) {
+      const status = statuses.get(image)
+      if (status?.state === 'failed' && status.error === reason) continue
+      await this.report(image, status?.cid ?? '', 'failed', { error: reason, attempts: status?.attempts, bytesDone: status?.bytesDone, bytesTotal: status?.bytesTotal }).catch(() => {})
+    }
+    this.init.log.warn({ reason }, 'content backend unavailable: nothing replicated until it is back')
+    return true
   }
 
   /** The image is failed, with its reason and a retry time, when that can be written; the pass goes on either way */
@@ -129,8 +150,13 @@ export class Reconciler {
       return
     }
     const done = this.hasDocker ? 'loaded' : 'pinned'
-    if (status?.state === done && status.cid === record.cid && await this.isReal(image, record.cid)) return
-    if (status?.state === 'failed' && status.cid === record.cid && status.retryAt != null && Date.parse(status.retryAt) > Date.now()) return
+    // failed only because the content backend was away: what it held may still be whole
+    const wasAway = status?.state === 'failed' && status.error?.startsWith(CONTENT_UNAVAILABLE) === true
+    if ((status?.state === done || wasAway) && status?.cid === record.cid && await this.isReal(image, record.cid)) {
+      if (wasAway) await this.report(image, record.cid, done, { bytesDone: status.bytesDone, bytesTotal: status.bytesTotal })
+      return
+    }
+    if (!wasAway && status?.state === 'failed' && status.cid === record.cid && status.retryAt != null && Date.parse(status.retryAt) > Date.now()) return
     if (this.queued >= (this.init.concurrency ?? 2)) { // the next pass picks it up
       if (status == null) await this.report(image, record.cid, 'pending')
       return
@@ -177,26 +203,44 @@ export class Reconciler {
     try {
       this.init.log.info({ image, cid }, 'replicating image')
       await this.report(image, cid, 'fetching', { bytesDone: 0 })
-      const fetched = await fetchImage(CID.parse(cid), this.init.blockstore, {
+      let best = 0
+      const progress = (done: number, total: number): void => {
+        if (done <= best) return
+        best = done
+        if (Date.now() - lastWrite < PROGRESS_WRITE_MS) return
+        lastWrite = Date.now()
+        void this.report(image, cid, 'fetching', { bytesDone: best, bytesTotal: total })
+      }
+      const swarm = await this.swarm(image, record)
+      const { content } = this.init
+      const fetched = await fetchPlatform(CID.parse(cid), {
+        // the layout's small files and directories: asked of complete holders first
+        blockstore: contentBlockstore(content, { swarm }),
+        fetch: async (blobs, options) => await content.fetch(blobs, { ...options, swarm })
+      }, {
         platform: this.platform ?? hostPlatform(),
-        source: await this.blockSource(image, record),
         onReadable: () => {
           this.init.log.info({ image, ms: Date.now() - started }, 'fetch started, loading into docker meanwhile')
           startPull()
         },
         signal,
-        onProgress: (done, total) => {
-          if (Date.now() - lastWrite < PROGRESS_WRITE_MS) return
-          lastWrite = Date.now()
-          void this.report(image, cid, 'fetching', { bytesDone: done, bytesTotal: total })
-        }
+        onProgress: progress
       })
       if (fetched.overBitswap > 0) this.init.log.warn({ image, blocks: fetched.overBitswap }, 'blocks no peer of the swarm gave came over bitswap')
       this.init.log.info({ image, ms: Date.now() - started, bytes: fetched.bytes }, 'image fetched')
       startPull()
       // the engine finishes its pull (the last layer's extraction) while the pins are written
       const pinned = (async () => {
-        for (const pin of fetched.pins) await this.init.pins.add(pin.cid, image, { depth: pin.depth, signal })
+        // a backend that fetches while it pins (Kubo) reports its progress here, in blocks
+        let blocks = 0
+        for (const pin of fetched.pins) {
+          let counted = 0
+          await this.init.pins.add(pin.cid, image, {
+            depth: pin.depth,
+            signal,
+            onProgress: n => { blocks += n - counted; counted = n; progress(Math.min(blocks * CHUNK_SIZE, fetched.bytes), fetched.bytes) }
+          })
+        }
         await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
       })()
       // both settle before anything is reported: a failure is the last word, never overwritten
@@ -216,12 +260,9 @@ export class Reconciler {
     }
   }
 
-  /** The swarm is read once per fetch: peers that finish meanwhile keep serving what they have */
-  private async blockSource (image: string, record: { cid: string, importedBy?: string }): Promise<BlockSource | undefined> {
-    const fetch = this.init.swarmFetch
-    if (fetch == null) return undefined
-    const swarm = { self: this.init.peerId, ...await imageSwarm(this.init.records, image, record.cid, record.importedBy) }
-    return async (cids, options) => fetch(cids, options.holdersOnly === true ? { ...swarm, pullers: [] } : swarm, options)
+  /** Who to ask for the image's blocks; read once per fetch: peers that finish meanwhile keep serving what they have */
+  private async swarm (image: string, record: { cid: string, importedBy?: string }): Promise<Swarm> {
+    return { self: this.init.peerId, ...await imageSwarm(this.init.records, image, record.cid, record.importedBy) }
   }
 
   private async release (image: string, status: ReplicationStatus, signal: AbortSignal): Promise<void> {

@@ -32,6 +32,8 @@ export interface Content {
   unpin(cid: CID, options?: AbortOptions): Promise<void>
   /** Every direct and recursive pin */
   pinned(options?: AbortOptions): AsyncIterable<Pinned>
+  /** Whether this CID is pinned itself, directly or recursively (not only held through another pin) */
+  isPinned(cid: CID, options?: AbortOptions): Promise<boolean>
   /** Blocks and bytes held; rejects with ContentUnavailableError when the backend cannot be reached */
   stat(options?: AbortOptions): Promise<ContentStat>
 }

@@ -18,7 +18,8 @@ export interface DagFetchComponents {
   exchange: BlockExchange
 }
 
-type Source = (cids: CID[], options: { signal?: AbortSignal, holdersOnly?: boolean, onBlock?: (cid: CID, bytes: number) => void, onStarted?: () => void }) => Promise<CID[]>
+/** Blocks fetched from chosen peers into the local blockstore; returns the CIDs nobody gave */
+export type Source = (cids: CID[], options: { signal?: AbortSignal, holdersOnly?: boolean, onBlock?: (cid: CID, bytes: number) => void, onStarted?: () => void }) => Promise<CID[]>
 
 export async function fetchDags (roots: CID[], components: DagFetchComponents, options: FetchOptions & { concurrency?: number } = {}): Promise<FetchResult> {
   const swarm = options.swarm
@@ -39,7 +40,7 @@ export function swarmSource (exchange: BlockExchange, swarm: Swarm): Source {
  * Every leaf from the source (verified against its CID as it arrived), then whatever it could
  * not give over bitswap. No read-back: presence of every leaf is checked instead.
  */
-async function fromSwarm (roots: CID[], components: DagFetchComponents, source: Source, options: FetchOptions & { concurrency?: number }): Promise<FetchResult> {
+export async function fromSwarm (roots: CID[], components: DagFetchComponents, source: Source, options: FetchOptions & { concurrency?: number }): Promise<FetchResult> {
   const read = { signal: options.signal }
   let done = 0
   const leaves = await leavesOf(roots, components.networked, source, read)

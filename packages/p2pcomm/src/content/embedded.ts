@@ -126,6 +126,16 @@ class EmbeddedContent implements Content {
     for await (const pin of this.pins.ls(options)) yield { cid: pin.cid, depth: pin.depth, metadata: pin.metadata }
   }
 
+  async isPinned (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+    try {
+      await this.pins.get(cid, options)
+      return true
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundError') return false
+      throw err
+    }
+  }
+
   async stat (): Promise<ContentStat> {
     return this.components.localBlockstore.stats?.() ?? { blocks: 0, bytes: 0 }
   }

@@ -126,6 +126,21 @@ class KuboContent implements Content {
     }
   }
 
+  async isPinned (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+    for (const type of ['recursive', 'direct'] as const) {
+      try {
+        const found = await this.call(async () => {
+          for await (const _ of this.client.pin.ls({ paths: cid, type, signal: options.signal })) return true
+          return false
+        }, options)
+        if (found) return true
+      } catch (err) {
+        if (!(err instanceof KuboRequestError && /not pinned/.test(err.message))) throw err
+      }
+    }
+    return false
+  }
+
   async stat (options: AbortOptions = {}): Promise<ContentStat> {
     // size-only: counting objects walks the whole repo
     const stat = await this.call(async () => await this.client.repo.stat({ signal: options.signal, sizeOnly: true } as Parameters<KuboRPCClient['repo']['stat']>[0]), options)

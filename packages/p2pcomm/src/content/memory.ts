@@ -90,6 +90,10 @@ class MemoryContent implements Content {
     yield * [...this.pins.values()]
   }
 
+  async isPinned (cid: CID): Promise<boolean> {
+    return this.pins.has(blockKey(cid))
+  }
+
   async stat (): Promise<ContentStat> {
     let bytes = 0
     for (const block of this.blocks.values()) bytes += block.byteLength

@@ -2,7 +2,10 @@
 
 export interface WriteAuthorization { enabled: boolean, writers: number, selfIsWriter: boolean, summary: string }
 
-export interface Identity { peerId: string, addrs: string[], privateNetwork: boolean, version: string, writeAuthorization: WriteAuthorization }
+/** Where a node keeps blocks and pins: its embedded Helia, or a Kubo daemon beside it (--ipfs-api) */
+export interface ContentBackend { kind: 'embedded' | 'kubo', description: string, url?: string }
+
+export interface Identity { peerId: string, addrs: string[], privateNetwork: boolean, version: string, writeAuthorization: WriteAuthorization, content?: ContentBackend }
 
 export type DropReason = 'malformed' | 'bad-signature' | 'unauthorized' | 'stale' | 'future' | 'invalid-value' | 'rate-limited' | 'over-quota'
 

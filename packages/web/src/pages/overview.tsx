@@ -35,6 +35,8 @@ export function OverviewPage (): ReactNode {
               <dt>Peer ID</dt><dd><code className="break">{id.peerId}</code></dd>
               <dt>Version</dt><dd>{id.version}</dd>
               <dt>Private network</dt><dd>{id.privateNetwork ? <span className="ok-text">on (swarm key)</span> : <span className="warn-text">off — public libp2p</span>}</dd>
+              <dt>Content</dt>
+              <dd>{id.content == null ? '…' : id.content.kind === 'kubo' ? <>Kubo at <code>{id.content.url}</code></> : 'embedded (Helia)'}</dd>
               <dt>Write authorization</dt>
               <dd>{id.writeAuthorization?.enabled === true
                 ? <span className="ok-text">{id.writeAuthorization.summary}</span>
