@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  contentBlockstore, createMeshNode, embeddedContent, kuboContent, loadPeerstore, loadSwarmKey,
+  contentBlockstore, createMeshNode, embeddedContent, heldBlocks, kuboContent, loadPeerstore, loadSwarmKey,
   type Content, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
@@ -64,6 +64,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     forcePnet: config.forcePnet,
     recordSchemas: RECORD_SCHEMAS,
     policy: writePolicy(writers),
+    // peers asking this node's block exchange get what its Kubo holds
+    ...(kubo != null ? { served: heldBlocks(kubo) } : {}),
     log,
     self: () => ({ version: VERSION, apiPort, registryPort: config.registryPort, docker: hasDocker })
   })
@@ -188,7 +190,9 @@ function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string
     // first-hand only: a peer counts for replicas and coordination when this node itself had a
     // connection to it within the grace period; identities merely announced through the mesh
     // (which anyone holding the swarm key can mint by the thousand) never do
-    const live = (p: Peer): boolean => p.self || p.connected || (p.lastConnected != null && now - Date.parse(p.lastConnected) < graceMs)
+    // (another IPFS node of the private network, e.g. a Kubo, is a peer but never a replica: only
+    // peers announcing themselves as DistroMash nodes count)
+    const live = (p: Peer): boolean => p.self || (p.announcement != null && (p.connected || (p.lastConnected != null && now - Date.parse(p.lastConnected) < graceMs)))
     return (await mesh.peers.list()).filter(live).map(p => p.id).sort()
   }
 }

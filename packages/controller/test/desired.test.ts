@@ -19,5 +19,10 @@ describe('imageSwarm', () => {
     await store.put(keyOf({ kind: 'status', peerId: 'p3', image: 'app:1' }), status('loaded', 'bafyother'))
     await store.put(keyOf({ kind: 'status', peerId: 'p4', image: 'app:1' }), status('fetching'))
     expect(await imageSwarm(records, 'app:1', 'bafyroot', 'p1')).toEqual({ holders: ['p1', 'p2'], pullers: ['p3', 'p4'] })
+    // a peer fetching into Kubo takes no share of the split; once it holds the image it serves it
+    await store.put(keyOf({ kind: 'status', peerId: 'p4', image: 'app:1' }), { ...status('fetching') as object, content: 'kubo' })
+    expect(await imageSwarm(records, 'app:1', 'bafyroot', 'p1')).toEqual({ holders: ['p1', 'p2'], pullers: ['p3'] })
+    await store.put(keyOf({ kind: 'status', peerId: 'p4', image: 'app:1' }), { ...status('loaded') as object, content: 'kubo' })
+    expect(await imageSwarm(records, 'app:1', 'bafyroot', 'p1')).toEqual({ holders: ['p1', 'p2', 'p4'], pullers: ['p3'] })
   })
 })

@@ -49,6 +49,11 @@ export interface MeshNodeInit {
   syncIntervalMs?: number
   /** Dial peers heard of through the mesh while below this many connections (default 64) */
   targetConnections?: number
+  /**
+   * The blocks the block exchange serves to peers (default: the pack blockstore). A node whose
+   * content lives in Kubo serves what its Kubo holds (p2pcomm's heldBlocks over its Content).
+   */
+  served?: Pick<Blockstore, 'get' | 'has' | 'put'>
 }
 
 export interface MeshServices extends Record<string, unknown> {
@@ -108,7 +113,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await replicator.start()
   const peers = new PeerDirectory({ libp2p, log: init.log, self: init.self, announceIntervalMs: init.announceIntervalMs, targetConnections: init.targetConnections })
   peers.start()
-  const blocks = new BlockExchange({ libp2p, blockstore, log: init.log })
+  const blocks = new BlockExchange({ libp2p, blockstore: init.served ?? blockstore, log: init.log })
   await blocks.start()
   const keeper = new BootstrapKeeper(libp2p, init.bootstrap, init.log)
   keeper.start()

@@ -31,8 +31,12 @@ export interface ImageSwarm {
 
 export async function imageSwarm (records: Records, image: string, cid: string, importedBy?: string): Promise<ImageSwarm> {
   const holders = new Set<string>(importedBy != null ? [importedBy] : [])
+  // a peer keeping its content in Kubo fetches over Kubo's bitswap: it takes no share of the split
+  const elsewhere = new Set<string>()
   for (const status of await records.statuses()) {
-    if (status.image === image && status.cid === cid && ['pinned', 'loaded'].includes(status.state)) holders.add(status.peerId)
+    if (status.image !== image || status.cid !== cid) continue
+    if (['pinned', 'loaded'].includes(status.state)) holders.add(status.peerId)
+    else if (status.content === 'kubo') elsewhere.add(status.peerId)
   }
   const assigned = new Set<string>()
   for (const strategy of await records.strategies()) {
@@ -40,5 +44,5 @@ export async function imageSwarm (records: Records, image: string, cid: string, 
     const assignment = await records.assignment(strategy.key)
     assignment?.peers.forEach(p => assigned.add(p))
   }
-  return { holders: [...holders].sort(), pullers: [...assigned].filter(p => !holders.has(p)).sort() }
+  return { holders: [...holders].sort(), pullers: [...assigned].filter(p => !holders.has(p) && !elsewhere.has(p)).sort() }
 }

@@ -277,7 +277,7 @@ export class Reconciler {
   }
 
   private async report (image: string, cid: string, state: ReplicationState, extra: Partial<ReplicationStatus> = {}): Promise<void> {
-    const status: ReplicationStatus = { image, cid, state, docker: this.hasDocker, updatedAt: new Date().toISOString(), ...extra }
+    const status: ReplicationStatus = { image, cid, state, docker: this.hasDocker, content: this.init.content.backend.kind, updatedAt: new Date().toISOString(), ...extra }
     await this.init.records.putStatus(image, status)
   }
 }

@@ -59,6 +59,8 @@ export const ReplicationStatusSchema = z.object({
   bytesTotal: z.number().int().min(0).optional(),
   /** false: this peer has no Docker engine and holds the image pinned only */
   docker: z.boolean(),
+  /** Where this peer keeps the image: kubo peers fetch over Kubo's bitswap, not the block exchange's swarm */
+  content: z.enum(['embedded', 'kubo']).optional(),
   error: z.string().max(2000).optional(),
   retryAt: z.string().max(64).optional(),
   attempts: z.number().int().min(0).optional(),

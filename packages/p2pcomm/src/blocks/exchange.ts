@@ -15,7 +15,7 @@ import {
 export interface BlockExchangeInit {
   libp2p: Libp2p
   /** The node's own blocks: read and written here without ever touching the network */
-  blockstore: Blockstore
+  blockstore: Pick<Blockstore, 'get' | 'has' | 'put'>
   log: Logger
   /** How long a request for a block this node is itself fetching waits for it to arrive */
   waitWantedMs?: number
