@@ -7,7 +7,7 @@ import {
   type Content, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
-  familiarName, createImporter, createRegistry, createRegistryClient, datastoreDigestIndex,
+  familiarName, createImporter, datastoreReferrersIndex, createRegistry, createRegistryClient, datastoreDigestIndex,
   leafSkippingWalker, type Catalog, type ImportedImage, type Registry
 } from '@distromash/multiplatform2ipfs'
 import type { CID } from 'multiformats/cid'
@@ -178,6 +178,8 @@ async function startRegistry (config: Config, mesh: MeshNode, content: Content, 
     catalog,
     uploadsDir,
     log,
+    // which manifests refer to which (OCI referrers API), kept across restarts
+    referrers: datastoreReferrersIndex(mesh.helia.datastore),
     pins: { add: async (cid: CID) => { await pins.add(cid, `push:${cid.toString()}`) } }
   }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize, diskReserveBytes: config.minFreeDisk })
   await registry.listen(config.registryPort, config.registryHost)
