@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  contentBlockstore, createMeshNode, embeddedContent, heldBlocks, kuboContent, loadPeerstore, loadSwarmKey,
+  constants, contentBlockstore, createMeshNode, embeddedContent, heldBlocks, kuboContent, loadPeerstore, loadSwarmKey,
   type Content, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
@@ -192,11 +192,24 @@ function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string
     // first-hand only: a peer counts for replicas and coordination when this node itself had a
     // connection to it within the grace period; identities merely announced through the mesh
     // (which anyone holding the swarm key can mint by the thousand) never do
-    // (another IPFS node of the private network, e.g. a Kubo, is a peer but never a replica: only
-    // peers announcing themselves as DistroMash nodes count)
-    const live = (p: Peer): boolean => p.self || (p.announcement != null && (p.connected || (p.lastConnected != null && now - Date.parse(p.lastConnected) < graceMs)))
-    return (await mesh.peers.list()).filter(live).map(p => p.id).sort()
+    const recent = (p: Peer): boolean => p.connected || (p.lastConnected != null && now - Date.parse(p.lastConnected) < graceMs)
+    const candidates = (await mesh.peers.list()).filter(p => p.self || recent(p))
+    const nodes = await Promise.all(candidates.map(async p => p.self || await isMeshNode(mesh, p)))
+    return candidates.filter((_, i) => nodes[i]).map(p => p.id).sort()
   }
+}
+
+/**
+ * Another IPFS node of the private network (a Kubo) is a peer but never a replica: a DistroMash
+ * node has announced itself, or (just connected, before its first announcement) speaks the
+ * records' sync protocol, as identify told libp2p.
+ */
+async function isMeshNode (mesh: MeshNode, peer: Peer): Promise<boolean> {
+  if (peer.announcement != null) return true
+  const id = mesh.libp2p.getPeers().find(p => p.toString() === peer.id)
+  if (id == null) return false
+  const known = await mesh.libp2p.peerStore.get(id).catch(() => undefined)
+  return known?.protocols.includes(constants.STORE_SYNC_PROTOCOL) === true
 }
 
 function printBanner (out: (line: string) => void, mesh: MeshNode, content: Content, swarmKey: SwarmKey | undefined, apiUrl: string, config: Config, bootstrap: number, docker: boolean, authorization: WriteAuthorization): void {
