@@ -5,7 +5,8 @@ import * as raw from 'multiformats/codecs/raw'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256Digest } from '../src/digest.js'
 import { NotFoundError, PlatformNotFoundError } from '../src/errors.js'
-import { createImporter, importImage, type ImportedImage } from '../src/importer.js'
+import { createImporter, importImage, type ImportedImage, type ImportWriter } from '../src/importer.js'
+import type { CID } from 'multiformats/cid'
 import { rawCidToDigest } from '../src/layout/cid.js'
 import { memoryDigestIndex } from '../src/layout/digest-index.js'
 import { openLayout } from '../src/layout/reader.js'
@@ -44,6 +45,46 @@ async function layoutDigests (result: ImportedImage, blockstore: MemoryBlockstor
   for await (const blob of openLayout(result.cid, blockstore).blobs()) out.push(blob.digest)
   return out.sort()
 }
+
+describe('an import through a writer (one per import, as a Kubo-backed node streams each import as one CAR)', () => {
+  /** A writer over a MemoryBlockstore that keeps its blocks aside until it is closed */
+  const writers = (into: MemoryBlockstore): { open: () => ImportWriter, log: string[] } => {
+    const log: string[] = []
+    return {
+      log,
+      open: () => {
+        const pending = new Map<string, { cid: CID, bytes: Uint8Array }>()
+        log.push('open')
+        return {
+          put: async (cid, bytes) => { pending.set(cid.toString(), { cid, bytes: Uint8Array.prototype.slice.call(bytes) }) },
+          has: async cid => pending.has(cid.toString()) || await into.has(cid),
+          close: async () => { for (const b of pending.values()) await into.put(b.cid, b.bytes); log.push(`close ${pending.size}`) },
+          abort: () => { pending.clear(); log.push('abort') }
+        }
+      }
+    }
+  }
+
+  it('writes every block through the writer and closes it before the import resolves', async () => {
+    const { digestIndex, client } = setup()
+    const blockstore = new MemoryBlockstore()
+    const { open, log } = writers(blockstore)
+    const result = await createImporter({ client, blockstore: { put: async () => { throw new Error('not through the writer') }, has: async c => await blockstore.has(c) }, digestIndex, writer: open })
+      .importImage(`${registry.host}/test/single:1.0`)
+    expect(log).toHaveLength(2)
+    expect(log[1]).toMatch(/^close \d+$/)
+    expect((await layoutDigests(result, blockstore)).length).toBe(single.blobs.size)
+  })
+
+  it('aborts the writer when the import fails', async () => {
+    const { digestIndex, client } = setup()
+    const blockstore = new MemoryBlockstore()
+    const { open, log } = writers(blockstore)
+    await expect(createImporter({ client, blockstore, digestIndex, writer: open }).importImage(`${registry.host}/test/multi:1`, { platforms: ['linux/s390x'] })).rejects.toThrow()
+    // the plan failed before any writer was needed, or the writer was aborted: never closed
+    expect(log.filter(l => l.startsWith('close'))).toEqual([])
+  })
+})
 
 describe('importImage from a real docker-registry', () => {
   it('imports a multi-platform index with every blob byte-identical', async () => {
