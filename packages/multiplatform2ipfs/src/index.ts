@@ -30,7 +30,7 @@ export {
 export { memoryCatalog } from './catalog-memory.js'
 export { createRegistry, type Registry } from './registry/server.js'
 export { hostAllowed } from './registry/host.js'
-export { datastoreReferrersIndex, memoryReferrersIndex, type ReferrersIndex } from './registry/referrers.js'
+export { datastoreReferrersIndex, memoryReferrersIndex, type ReferrersIndex } from './registry/referrers-index.js'
 export type { RegistryComponents, RegistryInit, RegistryLogger } from './registry/components.js'
 export {
   RegistryError, NameInvalidError, NameUnknownError, ManifestUnknownError, BlobUnknownError, ManifestBlobUnknownError,

@@ -1,6 +1,6 @@
 import type { Catalog } from '../catalog.js'
 import type { DigestIndex } from '../layout/digest-index.js'
-import type { ReferrersIndex } from './referrers.js'
+import type { ReferrersIndex } from './referrers-index.js'
 import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
 

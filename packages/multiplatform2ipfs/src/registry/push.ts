@@ -15,7 +15,8 @@ import { MAX_MANIFEST_BYTES } from '../constants.js'
 import { ManifestBlobUnknownError } from './errors.js'
 import { readUnixFsFile } from './block-reader.js'
 import type { RegistryComponents } from './components.js'
-import { referrerOf, subjectOf, type ReferrersIndex } from './referrers.js'
+import { referrerOf, subjectOf } from './referrers.js'
+import type { ReferrersIndex } from './referrers-index.js'
 import type { ReadContext } from './storage.js'
 
 export interface PushedManifest {
