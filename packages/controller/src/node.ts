@@ -174,6 +174,8 @@ async function startRegistry (config: Config, mesh: MeshNode, content: Content, 
     // embedded: a pull of an image still replicating here waits for its blocks, and blocks held
     // here are read from the pack blockstore directly (see embeddedContent); Kubo: block/get
     blockstore: contentBlockstore(content),
+    // an uploaded blob's blocks in one bulk write (Kubo: one dag import, not a block/put per block)
+    writer: () => content.writer(),
     digestIndex,
     catalog,
     uploadsDir,

@@ -2,6 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { digestToRawCid, sha256Digest } from '@distromash/multiplatform2ipfs'
+import { pushSingleImage } from '../../multiplatform2ipfs/test/helpers/images.js'
 import { KuboDaemon } from '../../../test/helpers/kubo.js'
 import { NodeProcess, freePort, runCli } from '../../../test/helpers/node-process.js'
 
@@ -34,6 +36,21 @@ describe('a node with its content in Kubo', () => {
     expect(await kubo.ipfs(['pin', 'ls', '--type=recursive', cid])).toContain(cid)
     const { body: pins } = await node.api<Array<{ cid: string, owners: string[] }>>('/api/v1/pins')
     expect(pins).toContainEqual({ cid, owners: [`api:${cid}`] })
+  })
+
+  it('a docker-style push lands in Kubo (each blob as one dag import) and pulls back byte for byte', async () => {
+    const image = await pushSingleImage(node.registryUrl, 'dmtest/pushed', '1')
+    const layer = image.layers[0]
+    if (layer === undefined) throw new Error('no layer')
+    // the blob's blocks are in Kubo: it can read the raw leaf named by the layer's digest
+    const leaf = digestToRawCid(layer.digest).toString()
+    const stat = JSON.parse(await kubo.ipfs(['block', 'stat', '--offline', '--enc=json', leaf], { timeoutMs: 10_000 })) as { Size: number }
+    expect(stat.Size).toBe(layer.size)
+    const res = await fetch(`${node.registryUrl}/v2/dmtest/pushed/blobs/${layer.digest}`)
+    expect(res.status).toBe(200)
+    expect(sha256Digest(new Uint8Array(await res.arrayBuffer()))).toBe(layer.digest)
+    const manifest = await fetch(`${node.registryUrl}/v2/dmtest/pushed/manifests/1`, { headers: { accept: image.mediaType } })
+    expect(manifest.headers.get('docker-content-digest')).toBe(image.digest)
   })
 
   it('refuses to start with one line and exit 2 when the Kubo API does not answer', async () => {

@@ -31,7 +31,7 @@ export { memoryCatalog } from './catalog-memory.js'
 export { createRegistry, type Registry } from './registry/server.js'
 export { hostAllowed } from './registry/host.js'
 export { datastoreReferrersIndex, memoryReferrersIndex, type ReferrersIndex } from './registry/referrers-index.js'
-export type { RegistryComponents, RegistryInit, RegistryLogger } from './registry/components.js'
+export type { RegistryBlockWriter, RegistryComponents, RegistryInit, RegistryLogger } from './registry/components.js'
 export {
   RegistryError, NameInvalidError, NameUnknownError, ManifestUnknownError, BlobUnknownError, ManifestBlobUnknownError,
   UploadUnknownError, UploadInvalidError, RangeInvalidError, SizeInvalidError, UnsupportedError, BlockTimeoutError,

@@ -21,9 +21,22 @@ export interface RegistryComponents {
   pins?: { add(cid: CID): Promise<void> }
   /** In-progress uploads are written here, one file per session. */
   uploadsDir: string
+  /**
+   * Bulk writes for an uploaded blob's blocks, where the store has a cheaper way than a put per
+   * block (Kubo: one streamed `dag import`); `blockstore.put` when not given.
+   */
+  writer?: () => RegistryBlockWriter
   /** Which manifests refer to which (the referrers API); in memory when not given (referrers.ts) */
   referrers?: ReferrersIndex
   log?: RegistryLogger
+}
+
+export interface RegistryBlockWriter {
+  /** Resolves once the caller may reuse `bytes` */
+  put(cid: CID, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  /** Every block put is stored */
+  close(): Promise<void>
+  abort(reason?: unknown): void
 }
 
 export interface RegistryInit {

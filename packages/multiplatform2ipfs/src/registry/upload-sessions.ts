@@ -4,7 +4,7 @@
  * between them; a session refuses a second concurrent write instead of interleaving bytes.
  */
 import { randomUUID, createHash, type Hash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs'
 import { mkdir, readdir, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
@@ -36,7 +36,7 @@ export class UploadSessions {
   private readonly sessions = new Map<string, UploadSession>()
 
   constructor (
-    private readonly components: Pick<RegistryComponents, 'uploadsDir' | 'blockstore' | 'digestIndex'>,
+    private readonly components: Pick<RegistryComponents, 'uploadsDir' | 'blockstore' | 'digestIndex' | 'writer'>,
     private readonly limits: Pick<RegistryInit, 'maxUploadSessions' | 'maxUploadBytes' | 'diskReserveBytes'> = {}
   ) {}
 
@@ -106,12 +106,28 @@ export class UploadSessions {
         await this.cancel(session)
         throw new DigestMismatchError(`upload hashes to ${actual}, not ${digest}`)
       }
-      const stored = await addFile(createReadStream(session.path, { highWaterMark: 1024 * 1024 }), this.components.blockstore, { signal })
+      const stored = await this.store(session.path, signal)
       await this.components.digestIndex.put(digest, stored, { signal })
       await this.cancel(session)
       return stored
     } finally {
       session.busy = false
+    }
+  }
+
+  /** The finished upload as a UnixFS file, through the components' bulk writer when there is one */
+  private async store (path: string, signal: AbortSignal): Promise<StoredFile> {
+    const content = (): ReadStream => createReadStream(path, { highWaterMark: 1024 * 1024 })
+    const { writer: bulk, blockstore } = this.components
+    if (bulk === undefined) return await addFile(content(), blockstore, { signal })
+    const writer = bulk()
+    try {
+      const stored = await addFile(content(), { put: async (cid, bytes, options) => { await writer.put(cid, bytes as Uint8Array, options); return cid } }, { signal })
+      await writer.close()
+      return stored
+    } catch (err) {
+      writer.abort(err)
+      throw err
     }
   }
 

@@ -31,7 +31,8 @@ export async function startOciRegistry (components: Partial<RegistryComponents> 
     digestIndex: components.digestIndex ?? memoryDigestIndex(),
     catalog: components.catalog ?? memoryCatalog(),
     pins: components.pins ?? { add: async cid => { pinned.push(cid) } },
-    uploadsDir
+    uploadsDir,
+    ...(components.writer !== undefined ? { writer: components.writer } : {})
   }
   const registry = createRegistry(full, init)
   const port = await registry.listen(0, '127.0.0.1')
