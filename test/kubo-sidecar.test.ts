@@ -52,7 +52,7 @@ async function startSidecarMesh (sidecar: number[]): Promise<SidecarMesh> {
     await writeFile(swarmKeyPath, await newSwarmKey())
     const swarmKey = await readFile(swarmKeyPath, 'utf8')
     mesh.upstream = await startRegistry(lan.hosts[0]!, join(lan.dir, 'upstream'))
-    // the nodes' peer IDs before they start, for the Kubos' bootstrap lists
+    // the nodes' peer IDs before they start, for their peerstore files
     const nodeAddrs = await Promise.all(lan.hosts.map(async net => {
       const key = await loadOrCreatePeerKey(join(lan.dir, net.label, 'node', 'peer.key'))
       return `/ip4/${net.ip}/tcp/${SWARM_PORT}/p2p/${peerIdFromPrivateKey(key).toString()}`
@@ -60,17 +60,11 @@ async function startSidecarMesh (sidecar: number[]): Promise<SidecarMesh> {
     for (const i of sidecar) {
       const net = lan.hosts[i]!
       kubos.set(i, await KuboDaemon.init({
-        swarmKey, bootstrap: nodeAddrs, listen: `/ip4/${net.ip}/tcp/${KUBO_SWARM_PORT}`, wrap: ['ip', 'netns', 'exec', net.name], env: { LIBP2P_FORCE_PNET: '1' }
+        swarmKey, listen: `/ip4/${net.ip}/tcp/${KUBO_SWARM_PORT}`, wrap: ['ip', 'netns', 'exec', net.name], env: { LIBP2P_FORCE_PNET: '1' }
       }))
     }
-    const kuboAddr = (i: number): string => `/ip4/${lan.hosts[i]!.ip}/tcp/${KUBO_SWARM_PORT}/p2p/${kubos.get(i)!.peerId}`
-    // Peering, not only Bootstrap: Kubo bootstraps only while it has fewer than 4 connections, and
-    // the 4 nodes dialling it are enough, so Kubos would never meet; peered ones stay connected
-    const peering = (addr: string): { ID: string, Addrs: string[] } => ({ ID: addr.slice(addr.lastIndexOf('/p2p/') + 5), Addrs: [addr.slice(0, addr.lastIndexOf('/p2p/'))] })
-    for (const [i, kubo] of kubos) {
-      const others = [...nodeAddrs, ...[...kubos.keys()].filter(j => j !== i).map(kuboAddr)]
-      await kubo.ipfs(['config', '--json', 'Bootstrap', JSON.stringify(others)])
-      await kubo.ipfs(['config', '--json', 'Peering.Peers', JSON.stringify(others.map(peering))])
+    // nothing but the swarm key: each node peers its Kubo with the mesh's nodes and Kubos itself
+    for (const kubo of kubos.values()) {
       // a fixed API port (each Kubo has a namespace of its own): a restarted daemon answers where its node looks
       await kubo.ipfs(['config', 'Addresses.API', `/ip4/127.0.0.1/tcp/${KUBO_API_PORT}`])
     }
@@ -85,9 +79,8 @@ async function startSidecarMesh (sidecar: number[]): Promise<SidecarMesh> {
       })
     }))
     await Promise.all(mesh.hosts.map(async h => { await h.startDocker() }))
-    // every node dials every other node and every Kubo (bootstrap peers are redialled until they answer)
-    const kuboAddrs = [...kubos.keys()].map(kuboAddr)
-    await Promise.all(mesh.hosts.map(async (h, i) => { await writeFile(h.peerstore, [...nodeAddrs.filter((_, j) => j !== i), ...kuboAddrs].join('\n') + '\n') }))
+    // every node dials every other node (bootstrap peers are redialled until they answer)
+    await Promise.all(mesh.hosts.map(async (h, i) => { await writeFile(h.peerstore, nodeAddrs.filter((_, j) => j !== i).join('\n') + '\n') }))
     await Promise.all(mesh.hosts.map(async h => { await h.start() }))
     for (const h of mesh.hosts) {
       await eventually(async () => (await h.api<Peer[]>('/api/v1/peers')).body.filter(p => !p.self && p.connected && p.announcement != null).length === 3, 60_000, `mesh on ${h.label}`)

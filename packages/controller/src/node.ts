@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  constants, contentBlockstore, createMeshNode, embeddedContent, heldBlocks, kuboContent, loadPeerstore, loadSwarmKey,
+  constants, contentBlockstore, createMeshNode, embeddedContent, heldBlocks, kuboContent, KuboPeering, type KuboPeer, loadPeerstore, loadSwarmKey,
   type Content, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
@@ -47,6 +47,11 @@ export async function startNode (config: Config, log: Logger, out: (line: string
   await kubo?.stat({ signal: AbortSignal.timeout(10_000) }).catch((err: Error) => {
     throw new ContentBackendError(`--ipfs-api: ${err.name === 'TimeoutError' ? `Kubo API at ${config.ipfsApi ?? ''} did not answer in 10 s` : err.message}`)
   })
+  // its Kubo is announced to the mesh, and peered with the mesh's nodes and Kubos (kubo-peering.ts)
+  const peering: KuboPeering | undefined = config.ipfsApi == null
+    ? undefined
+    : new KuboPeering({ url: config.ipfsApi, log, peers: async (): Promise<KuboPeer[]> => kuboPeers(await mesh.peers.list(), ipfs) })
+  const ipfs: KuboPeer | undefined = await peering?.identity().catch((err: Error) => { throw new ContentBackendError(`--ipfs-api: Kubo's identity: ${err.message}`) })
   const swarmKey = await readSwarmKey(config)
   const peerstore = await loadPeerstore(config.peerstore)
   for (const err of peerstore.errors) log.warn(`${config.peerstore} ${err.message} (skipped)`)
@@ -67,11 +72,13 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     // peers asking this node's block exchange get what its Kubo holds
     ...(kubo != null ? { served: heldBlocks(kubo) } : {}),
     log,
-    self: () => ({ version: VERSION, apiPort, registryPort: config.registryPort, docker: hasDocker })
+    self: () => ({ version: VERSION, apiPort, registryPort: config.registryPort, docker: hasDocker, ...(ipfs != null ? { ipfs } : {}) })
   })
   const authorization = describeAuthorization(writers, mesh.peerId)
   if (!authorization.enabled) log.warn('write authorization: off (no writers file): every holder of the swarm key may change what every host pulls')
   const stack: Array<() => Promise<void>> = [async () => { await mesh.stop() }]
+  peering?.start()
+  if (peering != null) stack.push(async () => { await peering.stop() })
   const stopAll = async (): Promise<void> => { for (const stop of stack.reverse()) await stop().catch(err => { log.warn({ err: (err as Error).message }, 'stop failed') }) }
   try {
     const records = new Records(mesh.store, mesh.peerId)
@@ -186,6 +193,22 @@ async function startRegistry (config: Config, mesh: MeshNode, content: Content, 
   }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize, diskReserveBytes: config.minFreeDisk })
   await registry.listen(config.registryPort, config.registryHost)
   return registry
+}
+
+/**
+ * Whom a sidecar's Kubo peers with: every live DistroMash node of the mesh (this one too) and every
+ * Kubo another sidecar node announces, but not itself
+ */
+function kuboPeers (peers: Peer[], own: KuboPeer | undefined): KuboPeer[] {
+  const out: KuboPeer[] = []
+  const bare = (addr: string): string => addr.replace(/\/p2p\/[^/]+$/, '')
+  for (const p of peers) {
+    if (!p.live || p.announcement == null) continue
+    out.push({ id: p.id, addrs: p.announcement.addrs.map(bare) })
+    const kubo = p.announcement.ipfs
+    if (kubo != null && kubo.id !== own?.id) out.push({ id: kubo.id, addrs: kubo.addrs })
+  }
+  return out
 }
 
 function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string[]> {

@@ -6,7 +6,9 @@ export const AnnouncementSchema = z.object({
   apiPort: z.number().int().min(1).max(65535).optional(),
   registryPort: z.number().int().min(1).max(65535).optional(),
   docker: z.boolean(),
-  addrs: z.array(z.string().max(256)).max(32)
+  addrs: z.array(z.string().max(256)).max(32),
+  /** A sidecar's Kubo, which the other nodes' Kubos peer with (content/kubo-peering.ts) */
+  ipfs: z.object({ id: z.string().min(1).max(128), addrs: z.array(z.string().max(256)).max(8) }).strict().optional()
 }).strict()
 
 export type Announcement = z.infer<typeof AnnouncementSchema>

@@ -11,6 +11,7 @@ export { embeddedContent, type EmbeddedContentComponents, type EmbeddedContentIn
 export { kuboContent, KuboRequestError, type KuboContentInit } from './content/kubo.js'
 export { memoryContent, type MemoryContentInit } from './content/memory.js'
 export { contentBlockstore, heldBlocks } from './content/blockstore-view.js'
+export { KuboPeering, type KuboPeer, type KuboPeeringInit } from './content/kubo-peering.js'
 export { batchedPins, AlreadyPinnedError, type BatchedPinsComponents, type BatchedPinsInit } from './pins.js'
 export { parsePeerstore, loadPeerstore, type ParsedPeerstore } from './peerstore.js'
 export { parseSwarmKey, loadSwarmKey, generateSwarmKey, type SwarmKey } from './swarm-key.js'

@@ -30,7 +30,8 @@ const PeerSchema = z.object({
   lastConnected: z.string().optional(),
   live: z.boolean(),
   announcement: z.object({
-    version: z.string(), apiPort: z.number().optional(), registryPort: z.number().optional(), docker: z.boolean(), addrs: z.array(z.string())
+    version: z.string(), apiPort: z.number().optional(), registryPort: z.number().optional(), docker: z.boolean(), addrs: z.array(z.string()),
+    ipfs: z.object({ id: z.string(), addrs: z.array(z.string()) }).optional().openapi({ description: 'the Kubo a sidecar node keeps its content in' })
   }).optional()
 }).openapi('Peer')
 
