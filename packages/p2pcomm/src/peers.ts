@@ -1,5 +1,6 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Identify } from '@libp2p/identify'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
@@ -46,9 +47,16 @@ const FORGET_UNCONNECTED_MS = 10 * 60_000
 /** Dials of announced peers at once, and how soon the same peer is dialled again */
 const MAX_LEARN_DIALS = 4
 const REDIAL_AFTER_MS = 15_000
+/**
+ * A connection open this long whose peer gossipsub does not know gets identify again (twice
+ * identify's 5 s timeout, so the connection's own first identify has ended), that peer at most
+ * once per this long, and at most this many per tick (see repairGossip)
+ */
+const REPAIR_AFTER_MS = 10_000
+const MAX_REPAIRS = 4
 
 export interface PeerDirectoryInit {
-  libp2p: Libp2p<{ pubsub: GossipSub }>
+  libp2p: Libp2p<{ pubsub: GossipSub, identify: Identify }>
   log: Logger
   self: () => Omit<Announcement, 'addrs'>
   announceIntervalMs?: number
@@ -64,6 +72,8 @@ export class PeerDirectory {
   private readonly heard = new Map<string, Heard>()
   private readonly counters = { droppedAnnouncements: 0 }
   private readonly dialing = new Map<string, number>()
+  /** Peer → when its connection last got identify again */
+  private readonly repairing = new Map<string, number>()
   private dialsInFlight = 0
   private timer?: NodeJS.Timeout
   private readonly cleanup: Array<() => void> = []
@@ -90,7 +100,7 @@ export class PeerDirectory {
       libp2p.removeEventListener('peer:disconnect', onConnection)
       pubsub.topicValidators.delete(ANNOUNCE_TOPIC)
     })
-    this.timer = setInterval(() => { this.announce(); void this.reconnect() }, this.announceIntervalMs)
+    this.timer = setInterval(() => { this.announce(); void this.reconnect(); void this.repairGossip() }, this.announceIntervalMs)
     this.timer.unref()
     this.announce()
   }
@@ -209,6 +219,47 @@ export class PeerDirectory {
       .sort(() => Math.random() - 0.5)
       .slice(0, 4)
     await Promise.all(candidates.map(async ([id, h]) => this.learn(peerIdFromString(id), h.announcement as Announcement)))
+  }
+
+  /**
+   * libp2p tells gossipsub of a connection (registrar topologies) only once identify has named
+   * the peer's protocols, and it runs identify once per connection with a 5 s timeout. A node
+   * busy starting up answers late, so identify can fail on both ends of its first connection:
+   * the connection then stays open (pings pass, the bootstrap keeper is content) but gossipsub
+   * never uses it, so no announcement crosses it. Peers learn of each other only from
+   * announcements, so when that connection is a new node's only one, nobody ever dials the node
+   * nor it anybody: in bench/scale 3 nodes of one start-up batch of 4 stayed connected to their
+   * bootstrap peer alone, unknown to the 26 others (what bench/propagation at 20 nodes showed as
+   * an early node lacking the last batch). libp2p also drops a peer from gossipsub while
+   * connected when it reconnects during its own disconnect handling. So each tick, a connection
+   * open for REPAIR_AFTER_MS to a peer gossipsub does not know gets identify again: success
+   * emits peer:identify, gossipsub opens its stream and the far end adds us on that stream.
+   * Peers that completed identify without speaking gossipsub (a Kubo daemon) are left alone.
+   */
+  private async repairGossip (): Promise<void> {
+    const { libp2p } = this.init
+    const now = Date.now()
+    const gossip = new Set(libp2p.services.pubsub.getPeers().map(p => p.toString()))
+    const stale = new Map<string, Connection>()
+    for (const connection of libp2p.getConnections()) {
+      const id = connection.remotePeer.toString()
+      if (gossip.has(id) || stale.has(id) || connection.status !== 'open' || now - connection.timeline.open < REPAIR_AFTER_MS) continue
+      if (now - (this.repairing.get(id) ?? 0) < REPAIR_AFTER_MS) continue
+      stale.set(id, connection)
+    }
+    for (const id of this.repairing.keys()) if (now - (this.repairing.get(id) ?? 0) >= REPAIR_AFTER_MS) this.repairing.delete(id)
+    let started = 0
+    for (const [id, connection] of stale) {
+      if (started >= MAX_REPAIRS) break
+      const stored = await libp2p.peerStore.get(connection.remotePeer).catch(() => undefined)
+      const identified = stored?.metadata.has('AgentVersion') === true
+      if (identified && stored?.protocols.some(p => p.startsWith('/meshsub/')) !== true) continue
+      this.repairing.set(id, now)
+      started++
+      this.init.log.info({ peer: id }, 'connection without gossip: running identify again')
+      void libp2p.services.identify.identify(connection, { signal: AbortSignal.timeout(REPAIR_AFTER_MS) })
+        .catch((err: Error) => { this.init.log.debug({ peer: id, err: err.message }, 'identify again failed') })
+    }
   }
 
   private validate (neighbour: PeerId, msg: Message): TopicValidatorResult {
