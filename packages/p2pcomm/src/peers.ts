@@ -74,6 +74,7 @@ export class PeerDirectory {
   private readonly dialing = new Map<string, number>()
   /** Peer → when its connection last got identify again */
   private readonly repairing = new Map<string, number>()
+  private repairRunning = false
   private dialsInFlight = 0
   private timer?: NodeJS.Timeout
   private readonly cleanup: Array<() => void> = []
@@ -237,28 +238,33 @@ export class PeerDirectory {
    * Peers that completed identify without speaking gossipsub (a Kubo daemon) are left alone.
    */
   private async repairGossip (): Promise<void> {
-    const { libp2p } = this.init
-    const now = Date.now()
-    const gossip = new Set(libp2p.services.pubsub.getPeers().map(p => p.toString()))
-    const stale = new Map<string, Connection>()
-    for (const connection of libp2p.getConnections()) {
-      const id = connection.remotePeer.toString()
-      if (gossip.has(id) || stale.has(id) || connection.status !== 'open' || now - connection.timeline.open < REPAIR_AFTER_MS) continue
-      if (now - (this.repairing.get(id) ?? 0) < REPAIR_AFTER_MS) continue
-      stale.set(id, connection)
-    }
-    for (const id of this.repairing.keys()) if (now - (this.repairing.get(id) ?? 0) >= REPAIR_AFTER_MS) this.repairing.delete(id)
-    let started = 0
-    for (const [id, connection] of stale) {
-      if (started >= MAX_REPAIRS) break
-      const stored = await libp2p.peerStore.get(connection.remotePeer).catch(() => undefined)
-      const identified = stored?.metadata.has('AgentVersion') === true
-      if (identified && stored?.protocols.some(p => p.startsWith('/meshsub/')) !== true) continue
-      this.repairing.set(id, now)
-      started++
-      this.init.log.info({ peer: id }, 'connection without gossip: running identify again')
-      void libp2p.services.identify.identify(connection, { signal: AbortSignal.timeout(REPAIR_AFTER_MS) })
-        .catch((err: Error) => { this.init.log.debug({ peer: id, err: err.message }, 'identify again failed') })
+    if (this.repairRunning) return // a tick under load can outlast the interval
+    this.repairRunning = true
+    try {
+      const { libp2p } = this.init
+      const now = Date.now()
+      for (const [id, at] of this.repairing) if (now - at >= REPAIR_AFTER_MS) this.repairing.delete(id)
+      const gossip = new Set(libp2p.services.pubsub.getPeers().map(p => p.toString()))
+      const stale = new Map<string, Connection>()
+      for (const connection of libp2p.getConnections()) {
+        const id = connection.remotePeer.toString()
+        if (gossip.has(id) || stale.has(id) || this.repairing.has(id) || connection.status !== 'open' || now - connection.timeline.open < REPAIR_AFTER_MS) continue
+        stale.set(id, connection)
+      }
+      let started = 0
+      for (const [id, connection] of stale) {
+        if (started >= MAX_REPAIRS) break
+        const stored = await libp2p.peerStore.get(connection.remotePeer).catch(() => undefined)
+        const identified = stored?.metadata.has('AgentVersion') === true
+        if (identified && stored?.protocols.some(p => p.startsWith('/meshsub/')) !== true) continue
+        this.repairing.set(id, Date.now())
+        started++
+        this.init.log.info({ peer: id }, 'connection without gossip: running identify again')
+        void libp2p.services.identify.identify(connection, { signal: AbortSignal.timeout(REPAIR_AFTER_MS) })
+          .catch((err: Error) => { this.init.log.info({ peer: id, err: err.message }, 'identify again failed') })
+      }
+    } finally {
+      this.repairRunning = false
     }
   }
 
