@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_ARGS ?=
 
-.PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution bench-abuse
+.PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution bench-abuse bench-scale
 
 # npm install, not npm ci: npm 11 writes lockfiles without other platforms' optional packages
 # (rollup's), then npm ci rejects them as out of sync. install still follows the lockfile.
@@ -32,7 +32,7 @@ test: build
 swarm-key: build
 	@./bin/distromash swarm-key
 
-## Benchmarks: run on demand, print figures against their targets (the last two need root)
+## Benchmarks: run on demand, print figures against their targets (the last three need root)
 bench-propagation: build
 	node bench/propagation.mjs
 
@@ -47,6 +47,10 @@ bench-abuse: build
 
 bench-distribution: build
 	node bench/distribution/run.mjs --mesh --rates 50,25
+
+## 30 nodes in network namespaces on this host, bootstrapped through one (root)
+bench-scale: build
+	node bench/scale/run.mjs
 
 clean:
 	rm -rf packages/*/dist packages/*/*.tsbuildinfo .tmp test-output bench/out
