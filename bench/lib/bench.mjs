@@ -24,11 +24,20 @@ const children = new Set()
 /** Registers `fn` to run (last registered first) at the end, on failure, Ctrl-C or SIGTERM. */
 export function onCleanup (fn) { cleanups.push(fn) }
 
+let cleaning
+/**
+ * Runs the registered cleanups once. A second call while they run (Ctrl-C handler and runBench's
+ * finally both call it) waits for the same run: returning at once let runBench exit the process
+ * half-way, leaving bench/scale's namespaces and node processes behind.
+ */
 export async function cleanup () {
-  while (cleanups.length > 0) {
-    const fn = cleanups.pop()
-    try { await fn() } catch (err) { console.error(`cleanup: ${err.message}`) }
-  }
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const fn = cleanups.pop()
+      try { await fn() } catch (err) { console.error(`cleanup: ${err.message}`) }
+    }
+  })().finally(() => { cleaning = undefined })
+  return cleaning
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
