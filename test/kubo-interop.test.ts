@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { generateSwarmKey } from '../packages/p2pcomm/src/index.js'
 import { CHUNK_SIZE, MAX_CHILDREN_PER_NODE } from '../packages/multiplatform2ipfs/src/constants.js'
 import { pushSizedLayersImage, type PushedImage } from '../packages/multiplatform2ipfs/test/helpers/images.js'
@@ -93,21 +93,36 @@ describe('a real Kubo in the private network', () => {
     const layout = join(dir, 'kubo-layout')
     // --preserve-digests: skopeo would otherwise gzip the uncompressed test layers on the way
     await skopeo('copy', '--quiet', '--preserve-digests', '--src-tls-verify=false', `docker://${new URL(upstream.url).host}/dmtest/sizes:1`, `oci:${layout}:1`)
+    // a Kubo of its own, knowing B only. (The first Kubo, after its 141 MiB fetch from A, had in
+    // about one full-suite run in two no connection to B any more while B still listed one, and
+    // B's bitswap then sent its wants to A alone: the issue 13 note says what is known of it.)
+    const adder = await KuboDaemon.start({ swarmKey, bootstrap: [b.multiaddr], env: { LIBP2P_FORCE_PNET: '1' } })
+    onTestFinished(async () => { await adder.destroy() })
+    await eventually(async () => (await adder.connectedPeers()).includes(b.peerId), 20_000, 'the adding Kubo connected to B')
+    const kubo = adder
     const cid = (await kubo.ipfs(['add', '-r', '--cid-version=1', '-Q', layout], { timeoutMs: 300_000 })).trim()
     // skopeo wrote its own index.json (no DistroMash CID for it exists): a root no DistroMash node holds
     expect(cid).not.toBe(root)
-    const sentBefore = await kuboDataSent()
+    const sentBefore = await kuboDataSent(adder)
     const pulled = join(dir, 'pulled-from-b')
     const registry = new URL(b.registryUrl).host
-    await skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${registry}/${cid}:1`, `dir:${pulled}`)
+    const pull = async (): Promise<string> => await skopeo('copy', '--quiet', '--src-tls-verify=false', `docker://${registry}/${cid}:1`, `dir:${pulled}`)
+    await pull().catch(async (err: Error) => {
+      // Known issue (issue 13 note): after a while Kubo may hold no connection to B while B still
+      // lists one, and B's bitswap then asks A alone. Logged, then one retry over a fresh connection
+      const kuboPeers = await kubo.connectedPeers()
+      console.log(`first pull failed (${err.message.split('\n').at(-2) ?? ''}); Kubo connected to B: ${kuboPeers.includes(b.peerId)}; retrying after swarm connect`)
+      await kubo.ipfs(['swarm', 'connect', b.multiaddr])
+      await pull()
+    })
     const manifest = JSON.parse(await readFile(join(pulled, 'manifest.json'), 'utf8')) as { layers: Array<{ digest: string }> }
     expect(manifest.layers.map(l => l.digest)).toEqual(image.manifests[0]?.layers.map(l => l.digest))
     // the layout's own blocks (its index.json, its directories) exist nowhere but in Kubo
-    expect(await kuboDataSent()).toBeGreaterThan(sentBefore)
+    expect(await kuboDataSent(adder)).toBeGreaterThan(sentBefore)
   }, 400_000)
 
-  async function kuboDataSent (): Promise<number> {
-    return (JSON.parse(await kubo.ipfs(['bitswap', 'stat', '--enc=json'])) as { DataSent: number }).DataSent
+  async function kuboDataSent (from: KuboDaemon): Promise<number> {
+    return (JSON.parse(await from.ipfs(['bitswap', 'stat', '--enc=json'])) as { DataSent: number }).DataSent
   }
 
   it('a Kubo with another swarm key, or with none, never connects', async () => {
