@@ -4,8 +4,9 @@ NODE_ARGS ?=
 
 .PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution bench-abuse bench-scale
 
-# npm install, not npm ci: npm 11 writes lockfiles without other platforms' optional packages
-# (rollup's), then npm ci rejects them as out of sync. install still follows the lockfile.
+# npm install follows the committed lockfile and, as long as it is what npm install writes, leaves
+# it untouched (scripts/check-lockfile.sh, run by .ci/run, fails otherwise; npm ci accepts it too).
+# Not npm ci here: it deletes node_modules on every lockfile change.
 node_modules/.installed: package.json package-lock.json packages/*/package.json
 	npm install --loglevel=error --no-audit --no-fund
 	@touch $@
