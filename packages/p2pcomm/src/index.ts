@@ -1,4 +1,5 @@
-export { createMeshNode, type MeshNode, type MeshNodeInit, type MeshHelia } from './node.js'
+export { createMeshNode, type MeshNode, type MeshNodeInit, type MeshHelia, type MeshTraffic } from './node.js'
+export type { ProtocolBytes } from './protocol-bytes.js'
 export { BlockExchange, awaitingFetches, beforeGet, localFirst, type RequestResult } from './blocks/exchange.js'
 export { swarmFetch, type Swarm, type SwarmFetchOptions } from './blocks/swarm-fetch.js'
 export { verifyBlock } from './blocks/protocol.js'

@@ -19,11 +19,12 @@ import type { Announcement } from './announcement.js'
 import { PackBlockstore } from './blockstore/pack-blockstore.js'
 import { BlockExchange } from './blocks/exchange.js'
 import { BootstrapKeeper } from './bootstrap.js'
-import { AMINO_DHT_PROTOCOL, ANNOUNCE_TOPIC, DHT_PROTOCOL, LAN_DHT_PROTOCOL, STORE_TOPIC } from './constants.js'
+import { AMINO_DHT_PROTOCOL, ANNOUNCE_TOPIC, BITSWAP_PROTOCOLS, DHT_PROTOCOL, LAN_DHT_PROTOCOL, STORE_TOPIC } from './constants.js'
 import { PrivateNetworkRequiredError } from './errors.js'
 import { createHeliaLight, withLibp2pLight } from './helia.js'
 import { loadOrCreatePeerKey } from './peer-key.js'
 import { PeerDirectory } from './peers.js'
+import { ProtocolByteCounter, type ProtocolBytes } from './protocol-bytes.js'
 import { Providers, type ProviderStats } from './providers.js'
 import { DurableStore } from './store/durable-store.js'
 import { RecordValidator, type RecordSchema } from './store/records.js'
@@ -67,6 +68,18 @@ export interface MeshServices extends Record<string, unknown> {
 }
 export type MeshHelia = HeliaWithLibp2p<MeshServices>
 
+/** Messages and bytes this node exchanged since start, for metrics: plain counters, no labels */
+export interface MeshTraffic {
+  /** Gossip messages received from neighbours (before validation) and published here, by topic */
+  gossip: { records: { in: number, out: number }, announcements: { in: number, out: number } }
+  /** Records sync messages received and sent (as puller and as answerer) */
+  sync: { in: number, out: number }
+  /** Block exchange: verified block bytes received, block bytes sent, requests that failed */
+  blockExchange: { sentBytes: number, receivedBytes: number, failedRequests: number }
+  /** Bitswap streams' payload bytes */
+  bitswap: ProtocolBytes
+}
+
 export interface MeshNode {
   readonly peerId: string
   readonly privateNetwork: boolean
@@ -83,6 +96,7 @@ export interface MeshNode {
   /** Listen addresses with /p2p/<peer id> */
   multiaddrs (): string[]
   stats (): { store: StoreStats, droppedAnnouncements: number, connections: number, providers: ProviderStats }
+  traffic (): MeshTraffic
   stop (): Promise<void>
 }
 
@@ -99,7 +113,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await datastore.open()
   await blockstore.open()
 
-  const helia = withBitswap(withLibp2pLight(createHeliaLight({ datastore, blockstore }), libp2pOptions(init, privateKey)))
+  const bitswapBytes = new ProtocolByteCounter(BITSWAP_PROTOCOLS)
+  const helia = withBitswap(withLibp2pLight(createHeliaLight({ datastore, blockstore }), { ...libp2pOptions(init, privateKey), metrics: () => bitswapBytes }))
   await helia.start()
   const libp2p = helia.libp2p as Libp2p<MeshServices>
 
@@ -131,6 +146,15 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     providers,
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     stats: () => ({ store: store.stats(), ...peers.stats(), connections: libp2p.getConnections().length, providers: providers.stats() }),
+    traffic: () => {
+      const records = replicator.messages()
+      return {
+        gossip: { records: { in: records.gossipIn, out: records.gossipOut }, announcements: peers.gossipMessages() },
+        sync: { in: records.syncIn, out: records.syncOut },
+        blockExchange: blocks.stats(),
+        bitswap: bitswapBytes.bytes()
+      }
+    },
     async stop () {
       // reverse order of start; the stores close last because everything above writes to them
       providers.stop()

@@ -71,6 +71,7 @@ export interface PeerDirectoryInit {
 export class PeerDirectory {
   private readonly heard = new Map<string, Heard>()
   private readonly counters = { droppedAnnouncements: 0 }
+  private readonly gossip = { in: 0, out: 0 }
   private readonly dialing = new Map<string, number>()
   /** Peer → when its connection last got identify again */
   private readonly repairing = new Map<string, number>()
@@ -113,6 +114,11 @@ export class PeerDirectory {
 
   stats (): { droppedAnnouncements: number } {
     return { ...this.counters }
+  }
+
+  /** Announcements received from neighbours (before validation) and published by this node, since start */
+  gossipMessages (): { in: number, out: number } {
+    return { ...this.gossip }
   }
 
   /** The live peer list, this node first */
@@ -203,7 +209,7 @@ export class PeerDirectory {
   private announce (): void {
     const addrs = this.init.libp2p.getMultiaddrs().map(a => a.toString())
     const data = encodeAnnouncement({ ...this.init.self(), addrs })
-    this.init.libp2p.services.pubsub.publish(ANNOUNCE_TOPIC, data).catch(() => { /* no peers yet */ })
+    this.init.libp2p.services.pubsub.publish(ANNOUNCE_TOPIC, data).then(() => { this.gossip.out++ }, () => { /* no peers yet */ })
   }
 
   /**
@@ -269,6 +275,7 @@ export class PeerDirectory {
   }
 
   private validate (neighbour: PeerId, msg: Message): TopicValidatorResult {
+    this.gossip.in++
     const announcement = msg.type === 'signed' ? decodeAnnouncement(msg.data) : undefined
     if (msg.type !== 'signed' || announcement == null) {
       this.counters.droppedAnnouncements++

@@ -47,6 +47,7 @@ export class StoreReplicator {
   private answering = 0
   private readonly rate = new RateLimiter(GOSSIP_RECORDS_PER_S, GOSSIP_RECORDS_BURST)
   private readonly penalties = new PenaltyBox(REJECTS_BEFORE_BLOCK, BLOCK_MS)
+  private readonly traffic = { gossipIn: 0, gossipOut: 0, syncIn: 0, syncOut: 0 }
 
   constructor (private readonly init: StoreReplicatorInit) {}
 
@@ -74,6 +75,14 @@ export class StoreReplicator {
     await this.init.libp2p.unhandle(STORE_SYNC_PROTOCOL)
   }
 
+  /**
+   * Messages since start: gossip received from neighbours (before validation) and published by
+   * this node; sync messages received and sent, both as puller and as answerer
+   */
+  messages (): { gossipIn: number, gossipOut: number, syncIn: number, syncOut: number } {
+    return { ...this.traffic }
+  }
+
   /** Pull every record the peer changed since the last pull from it */
   async syncWith (peer: PeerId): Promise<{ applied: number }> {
     const id = peer.toString()
@@ -86,7 +95,9 @@ export class StoreReplicator {
       // ever; the cursor is kept, so the next pull goes on from there
       for (let round = 0; round < MAX_SYNC_ROUNDS; round++) {
         await lp.write(cborg.encode({ e: cursor.epoch, s: cursor.seq }), { signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
+        this.traffic.syncOut++
         const msg = await readMessage(lp)
+        this.traffic.syncIn++
         if (!(msg.e instanceof Uint8Array) || msg.e.byteLength > 64 || !isSeq(msg.s) || !Array.isArray(msg.r)) throw new Error('peer sent a malformed sync answer')
         if (msg.r.length === 0 && msg.end !== true) throw new Error('peer sent an empty chunk that is not the last')
         applied += await this.applyChunk(msg.r as unknown[])
@@ -130,12 +141,14 @@ export class StoreReplicator {
     try {
       for (let end = false; !end;) {
         const ask = await readMessage(lp)
+        this.traffic.syncIn++
         if (!(ask.e instanceof Uint8Array) || !isSeq(ask.s)) throw new Error('malformed sync request')
         const from = sameBytes(ask.e, store.epoch) ? ask.s : 0
         const chunk = store.since(from, SYNC_CHUNK_BYTES)
         const last = chunk.at(-1)?.seq ?? Math.min(from, store.lastSeq)
         end = last >= store.lastSeq
         await lp.write(cborg.encode({ e: store.epoch, r: chunk.map(c => c.bytes), s: last, end }), { signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
+        this.traffic.syncOut++
       }
       await stream.close({ signal: AbortSignal.timeout(SYNC_TIMEOUT_MS) })
     } catch (err) {
@@ -154,6 +167,7 @@ export class StoreReplicator {
    * neighbour with another configuration may accept it) is ignored, not punished.
    */
   private async validate (neighbour: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    this.traffic.gossipIn++
     const via = neighbour.toString()
     if (this.penalties.blocked(via) || !this.rate.take(via)) {
       this.init.store.countDropped('rate-limited')
@@ -176,7 +190,7 @@ export class StoreReplicator {
   }
 
   private publish (bytes: Uint8Array): void {
-    this.init.libp2p.services.pubsub.publish(STORE_TOPIC, bytes).catch((err: Error) => {
+    this.init.libp2p.services.pubsub.publish(STORE_TOPIC, bytes).then(() => { this.traffic.gossipOut++ }, (err: Error) => {
       // pull sync delivers it later; gossip is only the fast path
       this.init.log.debug({ err: err.message }, 'store gossip publish failed')
     })
