@@ -218,4 +218,25 @@ describe('reconciler', () => {
     expect(docker.pulls).toHaveLength(1)
     await reconciler.stop()
   })
+
+  it('says so in its statuses while the Docker engine is stopped, and is loaded again at once when it returns', async () => {
+    const { records, docker, reconciler, fetched } = await setup()
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'loaded', 'loaded')
+    const blocks = fetched.length
+    docker.stopped = true
+    reconciler.schedule()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'failed', 'failed while the engine is away')
+    const failed = await records.status(ME, 'app:1')
+    expect(failed?.error).toBe('docker engine unavailable: connect ENOENT /var/run/docker.sock')
+    // no backoff: the engine's absence is not the image's fault
+    expect(failed?.retryAt).toBeUndefined()
+    docker.stopped = false
+    reconciler.schedule()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'loaded', 'loaded again')
+    expect(fetched.length).toBe(blocks)
+    await reconciler.stop()
+  })
 })

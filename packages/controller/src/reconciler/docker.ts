@@ -5,6 +5,8 @@ import Docker from 'dockerode'
 export interface DockerEngine {
   /** The engine's platform (e.g. linux/amd64), or undefined when no engine answers */
   platform (): Promise<string | undefined>
+  /** Resolves when the engine answers; rejects saying why when it does not (stopped, socket gone, hung) */
+  ping (options?: { signal?: AbortSignal }): Promise<void>
   /** Pull through a registry, reporting layer bytes */
   pull (ref: string, options?: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void }): Promise<void>
   tag (source: string, target: string): Promise<void>
@@ -36,6 +38,12 @@ class DockerodeEngine implements DockerEngine {
     } catch {
       return undefined
     }
+  }
+
+  async ping (options: { signal?: AbortSignal } = {}): Promise<void> {
+    // dockerode passes abortSignal on to its request; its typings only list the callback form
+    const ping = this.docker.ping.bind(this.docker) as unknown as (opts: { abortSignal?: AbortSignal }) => Promise<unknown>
+    await ping({ abortSignal: options.signal })
   }
 
   async pull (ref: string, options: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void } = {}): Promise<void> {

@@ -8,6 +8,8 @@ import type { DockerEngine } from './docker.js'
 export class MemoryDockerEngine implements DockerEngine {
   readonly refs = new Map<string, string>()
   readonly pulls: string[] = []
+  /** An engine that stopped after the node started: every call fails as a gone socket does */
+  stopped = false
 
   /** platform null: a host without an engine */
   constructor (private readonly arch: string | null = 'linux/amd64', private readonly resolvePull: (ref: string) => Promise<string> = async ref => `sha256:${ref}`) {}
@@ -16,7 +18,12 @@ export class MemoryDockerEngine implements DockerEngine {
     return this.arch ?? undefined
   }
 
+  async ping (): Promise<void> {
+    if (this.stopped) throw new Error('connect ENOENT /var/run/docker.sock')
+  }
+
   async pull (ref: string): Promise<void> {
+    await this.ping()
     this.pulls.push(ref)
     this.refs.set(ref, await this.resolvePull(ref))
   }
@@ -28,6 +35,7 @@ export class MemoryDockerEngine implements DockerEngine {
   }
 
   async imageId (ref: string): Promise<string | undefined> {
+    await this.ping()
     return this.refs.get(ref)
   }
 

@@ -32,6 +32,10 @@ const RETRY_BASE_MS = 5_000
 const RETRY_MAX_MS = 5 * 60_000
 /** The start of a status error saying the content backend could not be reached (retried once it is back) */
 export const CONTENT_UNAVAILABLE = 'content backend unavailable'
+/** The same for the Docker engine the node started with: stopped, its socket gone, or hung */
+export const ENGINE_UNAVAILABLE = 'docker engine unavailable'
+/** Failures of this node's own dependencies, not of the image: retried at once when they are back */
+const AWAY_REASONS = [CONTENT_UNAVAILABLE, ENGINE_UNAVAILABLE]
 
 /**
  * Makes this node's reality match the replicated desired state: fetch, pin, load into Docker,
@@ -99,7 +103,7 @@ export class Reconciler {
     const { records, peerId } = this.init
     const desired = await desiredImages(records, peerId)
     const statuses = await ownStatuses(records, peerId)
-    if (await this.contentDown(desired.keys(), statuses)) return
+    if (await this.dependencyDown(desired.keys(), statuses)) return
     // one image's fault (a record it cannot write, an engine error) must not stop the others
     for (const image of desired.keys()) {
       await this.ensure(image, statuses.get(image)).catch(async (err: Error) => { await this.contain(image, statuses.get(image), err) })
@@ -113,16 +117,12 @@ export class Reconciler {
   }
 
   /**
-   * While the content backend cannot be reached, every image assigned here says so (failed, with
-   * the reason) and nothing is fetched, pinned or released; once it is back they are retried at once.
+   * While the content backend or the Docker engine cannot be reached, every image assigned here
+   * says so (failed, with the reason) and nothing is fetched, pinned or released; once it is back
+   * they are retried at once, not after their backoff.
    */
-  private async contentDown (desired: Iterable<string>, statuses: Map<string, ReplicationStatus>): Promise<boolean> {
-    let reason: string | undefined
-    try {
-      await this.init.content.stat({ signal: AbortSignal.timeout(10_000) })
-    } catch (err) {
-      reason = `${CONTENT_UNAVAILABLE}: ${(err as Error).message}`
-    }
+  private async dependencyDown (desired: Iterable<string>, statuses: Map<string, ReplicationStatus>): Promise<boolean> {
+    const reason = await this.awayReason()
     if (reason == null) return false
     this.verified.clear()
     for (const image of desired) {
@@ -130,8 +130,23 @@ export class Reconciler {
       if (status?.state === 'failed' && status.error === reason) continue
       await this.report(image, status?.cid ?? '', 'failed', { error: reason, attempts: status?.attempts, bytesDone: status?.bytesDone, bytesTotal: status?.bytesTotal }).catch(() => {})
     }
-    this.init.log.warn({ reason }, 'content backend unavailable: nothing replicated until it is back')
+    this.init.log.warn({ reason }, 'nothing replicated until it is back')
     return true
+  }
+
+  private async awayReason (): Promise<string | undefined> {
+    try {
+      await this.init.content.stat({ signal: AbortSignal.timeout(10_000) })
+    } catch (err) {
+      return `${CONTENT_UNAVAILABLE}: ${(err as Error).message}`
+    }
+    if (!this.hasDocker) return undefined
+    try {
+      await this.init.docker.ping({ signal: AbortSignal.timeout(10_000) })
+    } catch (err) {
+      return `${ENGINE_UNAVAILABLE}: ${(err as Error).message}`
+    }
+    return undefined
   }
 
   /** The image is failed, with its reason and a retry time, when that can be written; the pass goes on either way */
@@ -150,8 +165,8 @@ export class Reconciler {
       return
     }
     const done = this.hasDocker ? 'loaded' : 'pinned'
-    // failed only because the content backend was away: what it held may still be whole
-    const wasAway = status?.state === 'failed' && status.error?.startsWith(CONTENT_UNAVAILABLE) === true
+    // failed only because the content backend or the engine was away: what it held may still be whole
+    const wasAway = status?.state === 'failed' && AWAY_REASONS.some(r => status.error?.startsWith(r) === true)
     if ((status?.state === done || wasAway) && status?.cid === record.cid && await this.isReal(image, record.cid)) {
       if (wasAway) await this.report(image, record.cid, done, { bytesDone: status.bytesDone, bytesTotal: status.bytesTotal })
       return
