@@ -29,6 +29,7 @@ export {
 } from './catalog.js'
 export { memoryCatalog } from './catalog-memory.js'
 export { createRegistry, type Registry } from './registry/server.js'
+export type { RegistryRequest, RequestObserver } from './registry/observe.js'
 export { hostAllowed } from './registry/host.js'
 export { datastoreReferrersIndex, memoryReferrersIndex, type ReferrersIndex } from './registry/referrers-index.js'
 export type { RegistryBlockWriter, RegistryComponents, RegistryInit, RegistryLogger } from './registry/components.js'

@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog.js'
 import type { DigestIndex } from '../layout/digest-index.js'
+import type { RequestObserver } from './observe.js'
 import type { ReferrersIndex } from './referrers-index.js'
 import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
@@ -56,6 +57,8 @@ export interface RegistryInit {
   diskReserveBytes?: number
   /** Host names accepted besides IP literals and localhost (DNS rebinding defence, host.ts) */
   allowedHosts?: string[]
+  /** Told of every request once its response has ended (metrics; observe.ts) */
+  onRequest?: RequestObserver
 }
 
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000

@@ -13,6 +13,7 @@ import { requestContext, sendError, sendJson, type RequestContext } from './http
 import { handleManifest } from './manifests.js'
 import { validateName } from './names.js'
 import { manifestPusher } from './push.js'
+import { observeRequest } from './observe.js'
 import { listReferrers } from './referrers.js'
 import { memoryReferrersIndex } from './referrers-index.js'
 import { route } from './router.js'
@@ -62,6 +63,7 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
 
   const handler: RequestListener = (req, res) => {
     const ctx = requestContext(req, res)
+    if (init.onRequest != null) observeRequest(req, res, ctx.rawPath, init.onRequest)
     // a promise chain from the first line: nothing a client sends can become an unhandled rejection
     Promise.resolve().then(async () => dispatch(ctx)).catch((err: unknown) => { sendError(ctx, err, components.log) })
   }
