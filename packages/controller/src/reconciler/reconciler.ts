@@ -25,6 +25,15 @@ export interface ReconcilerInit {
   /** Images transferred at once */
   concurrency?: number
   intervalMs?: number
+  /** Told how long each stage of a replication took and how it ended (metrics) */
+  observer?: ReplicationObserver
+}
+
+export type ReplicationStage = 'fetch' | 'pin' | 'load'
+
+export interface ReplicationObserver {
+  /** A stage ended; one cancelled (the image no longer assigned here, the node stopping) is not told */
+  stage (stage: ReplicationStage, outcome: 'ok' | 'failed', seconds: number): void
 }
 
 const PROGRESS_WRITE_MS = 1_000
@@ -54,6 +63,7 @@ export class Reconciler {
   private again = false
   private stopped = false
   private platform?: string
+  private backlog = 0
 
   constructor (private readonly init: ReconcilerInit) {}
 
@@ -73,6 +83,11 @@ export class Reconciler {
     clearTimeout(this.debounce)
     this.unsubscribe?.()
     for (const controller of this.running.values()) controller.abort()
+  }
+
+  /** Images assigned here and not yet in their final state (at the last pass), and those being worked on now */
+  queue (): { waiting: number, running: number } {
+    return { waiting: this.backlog, running: this.running.size }
   }
 
   get hasDocker (): boolean {
@@ -103,6 +118,8 @@ export class Reconciler {
     const { records, peerId } = this.init
     const desired = await desiredImages(records, peerId)
     const statuses = await ownStatuses(records, peerId)
+    const done = this.hasDocker ? 'loaded' : 'pinned'
+    this.backlog = [...desired.keys()].filter(image => statuses.get(image)?.state !== done).length
     if (await this.dependencyDown(desired.keys(), statuses)) return
     // one image's fault (a record it cannot write, an engine error) must not stop the others
     for (const image of desired.keys()) {
@@ -210,7 +227,8 @@ export class Reconciler {
     let pulling: Promise<void> | undefined
     const startPull = (): void => {
       if (!this.hasDocker || pulling != null) return
-      pulling = this.init.docker.pull(ref, { signal: AbortSignal.any([signal, pullAbort.signal]) })
+      const pullSignal = AbortSignal.any([signal, pullAbort.signal])
+      pulling = this.timed('load', this.init.docker.pull(ref, { signal: pullSignal }), pullSignal)
       pulling.catch(() => { /* awaited below; a fetch failure aborts it first */ })
     }
     let lastWrite = 0
@@ -228,7 +246,7 @@ export class Reconciler {
       }
       const swarm = await this.swarm(image, record)
       const { content } = this.init
-      const fetched = await fetchPlatform(CID.parse(cid), {
+      const fetched = await this.timed('fetch', fetchPlatform(CID.parse(cid), {
         // the layout's small files and directories: asked of complete holders first
         blockstore: contentBlockstore(content, { swarm }),
         fetch: async (blobs, options) => await content.fetch(blobs, { ...options, swarm })
@@ -240,12 +258,12 @@ export class Reconciler {
         },
         signal,
         onProgress: progress
-      })
+      }), signal)
       if (fetched.overBitswap > 0) this.init.log.warn({ image, blocks: fetched.overBitswap }, 'blocks no peer of the swarm gave came over bitswap')
       this.init.log.info({ image, ms: Date.now() - started, bytes: fetched.bytes }, 'image fetched')
       startPull()
       // the engine finishes its pull (the last layer's extraction) while the pins are written
-      const pinned = (async () => {
+      const pinned = this.timed('pin', (async () => {
         // a backend that fetches while it pins (Kubo) reports its progress here, in blocks
         let blocks = 0
         for (const pin of fetched.pins) {
@@ -257,7 +275,7 @@ export class Reconciler {
           })
         }
         await this.report(image, cid, 'pinned', { bytesDone: fetched.bytes, bytesTotal: fetched.bytes })
-      })()
+      })(), signal)
       // both settle before anything is reported: a failure is the last word, never overwritten
       const failure = (await Promise.allSettled([pinned, pulling])).find(r => r.status === 'rejected')
       if (failure != null) throw failure.reason
@@ -271,6 +289,20 @@ export class Reconciler {
       if (signal.aborted) return
       const retryAt = new Date(Date.now() + Math.min(RETRY_BASE_MS * 2 ** attempts, RETRY_MAX_MS)).toISOString()
       await this.report(image, cid, 'failed', { error: (err as Error).message, retryAt, attempts: attempts + 1 })
+      throw err
+    }
+  }
+
+  /** The stage's work, its duration and outcome told to the observer */
+  private async timed<T> (stage: ReplicationStage, work: Promise<T>, signal: AbortSignal): Promise<T> {
+    const started = performance.now()
+    const seconds = (): number => (performance.now() - started) / 1000
+    try {
+      const out = await work
+      this.init.observer?.stage(stage, 'ok', seconds())
+      return out
+    } catch (err) {
+      if (!signal.aborted) this.init.observer?.stage(stage, 'failed', seconds())
       throw err
     }
   }
