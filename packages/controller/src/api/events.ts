@@ -4,6 +4,7 @@ import type { ImportJobs } from '../images/jobs.js'
 import type { ApiRouter } from './route.js'
 import type { ApiDeps } from './deps.js'
 import { ApiError } from './errors.js'
+import { NodeWatch } from './node-watch.js'
 
 const KEEPALIVE_MS = 15_000
 /** Event streams open at once; one more is refused with 503 and Retry-After */
@@ -15,16 +16,18 @@ export const MAX_UNREAD_EVENT_BYTES = 256 * 1024
  * Server-sent events, so the dashboard and tools follow the mesh live instead of polling:
  * `store` for every change of the replicated store, and typed views of it — `replication`
  * (a status cell), `strategy` (a strategy or its assignment changed), `image` (a name:tag was
- * recorded or removed) — plus `job` (imports). Clients never parse store keys. Events are small
+ * recorded or removed) — plus `job` (imports), `peers` (the peer list changed) and `identity`
+ * (this node's identity changed). Clients never parse store keys. Events are small
  * (a `store` event names the key, not its value: a client fetches what it wants), streams are
  * capped, and a client that stops reading is dropped.
  */
 export function eventRoutes (api: ApiRouter, deps: ApiDeps, jobs?: ImportJobs): void {
   let open = 0
+  const node = new NodeWatch(deps)
   api.add({
     method: 'get', path: '/api/v1/events', tag: 'events', summary: 'Live changes as server-sent events (text/event-stream)',
     responses: {
-      200: { description: 'An endless stream of `store`, `replication`, `strategy`, `image` and `job` events (docs/api.md)', schema: z.string() },
+      200: { description: 'An endless stream of `store`, `replication`, `strategy`, `image`, `job`, `peers` and `identity` events (docs/api.md)', schema: z.string() },
       503: { description: `Already ${MAX_EVENT_STREAMS} event streams open` }
     },
     handler: async (_input, req, res) => {
@@ -35,12 +38,12 @@ export function eventRoutes (api: ApiRouter, deps: ApiDeps, jobs?: ImportJobs): 
       }
       open++
       res.once('close', () => { open-- })
-      stream(req, res, deps, jobs)
+      stream(req, res, deps, node, jobs)
     }
   })
 }
 
-function stream (req: Request, res: Response, deps: ApiDeps, jobs?: ImportJobs): void {
+function stream (req: Request, res: Response, deps: ApiDeps, node: NodeWatch, jobs?: ImportJobs): void {
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache, no-transform',
@@ -60,10 +63,15 @@ function stream (req: Request, res: Response, deps: ApiDeps, jobs?: ImportJobs):
     if (change.kind === 'image') send('image', { nametag: change.nametag, ...(change.value == null ? { deleted: true } : { cid: change.value.cid }) })
   })
   const offJobs = jobs?.subscribe(job => { send('job', job) })
+  const offNode = node.subscribe(change => {
+    if (change.kind === 'peers') send('peers', { count: change.count, live: change.live })
+    else send('identity', change.identity)
+  })
   const keepalive = setInterval(() => { write(': keepalive\n\n') }, KEEPALIVE_MS)
   req.on('close', () => {
     clearInterval(keepalive)
     offStore()
     offJobs?.()
+    offNode()
   })
 }

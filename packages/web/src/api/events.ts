@@ -1,6 +1,6 @@
 import type { EventName } from './types'
 
-export const EVENT_NAMES: EventName[] = ['store', 'replication', 'strategy', 'image', 'job', 'peers']
+export const EVENT_NAMES: EventName[] = ['store', 'replication', 'strategy', 'image', 'job', 'peers', 'identity']
 
 export type LiveStatus =
   | { state: 'connecting' }

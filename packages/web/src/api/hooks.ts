@@ -108,8 +108,8 @@ export function useResource<T> (load: () => Promise<T>, o: ResourceOptions<T> = 
   return { ...state, reload }
 }
 
-export const useIdentity = () => useResource(api.identity, { events: ['peers'] })
-export const useHealth = () => useResource(api.health, { events: ['peers', 'store'], debounceMs: 1000, pollMs: 10_000 })
+export const useIdentity = () => useResource(api.identity, { events: ['identity'] })
+export const useHealth = () => useResource(api.health, { events: ['peers', 'store', 'identity'], debounceMs: 1000, pollMs: 10_000 })
 export const usePeers = () => useResource(api.peers, { events: ['peers'], pollMs: 5000 })
 export const useStrategies = () => useResource(api.strategies, { events: ['strategy', 'replication'] })
 export const useReplication = () => useResource(api.replication, { events: ['replication', 'peers'] })

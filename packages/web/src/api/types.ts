@@ -120,4 +120,4 @@ export interface Strategy {
 export interface Preview { selected: string[], replicas: number }
 
 /** Server-sent event names of GET /api/v1/events */
-export type EventName = 'store' | 'replication' | 'strategy' | 'image' | 'job' | 'peers'
+export type EventName = 'store' | 'replication' | 'strategy' | 'image' | 'job' | 'peers' | 'identity'
