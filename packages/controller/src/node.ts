@@ -8,17 +8,19 @@ import {
 } from '@distromash/p2pcomm'
 import {
   familiarName, createImporter, datastoreReferrersIndex, createRegistry, createRegistryClient, datastoreDigestIndex,
-  leafSkippingWalker, type Catalog, type ImportedImage, type Registry
+  leafSkippingWalker, type Catalog, type ImportedImage, type Registry, type RequestObserver
 } from '@distromash/multiplatform2ipfs'
 import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import { createApp } from './api/app.js'
 import type { ApiDeps } from './api/deps.js'
 import { imageRoutes } from './api/images.js'
+import { metricsRoutes } from './api/metrics.js'
 import { replicationRoutes } from './api/replication.js'
 import { strategyRoutes } from './api/strategies.js'
 import type { Config } from './config.js'
 import { ImportJobs } from './images/jobs.js'
+import { cachedDiskUsage, createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 import { dockerodeEngine } from './reconciler/docker.js'
 import { PinSet } from './reconciler/pin-set.js'
 import { Reconciler } from './reconciler/reconciler.js'
@@ -94,9 +96,11 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       onUnpinning: async (cid, options) => { await mesh.providers.withdraw(cid, options) }
     })
     const pins = await PinSet.open(content, mesh.helia.datastore)
+    const metrics = nodeMetrics(mesh, records, content, () => reconciler.queue())
     const jobs = imageJobs(config, mesh, content, catalog, digestIndex, pins, log)
+    jobs.subscribe(metrics.importFinished)
 
-    const registry = await startRegistry(config, mesh, content, catalog, digestIndex, pins, log)
+    const registry = await startRegistry(config, mesh, content, catalog, digestIndex, pins, log, metrics.registryRequest)
     stack.push(async () => { await registry.close() })
 
     const livePeers = livePeersWithin(mesh, config.gracePeriod * 1000)
@@ -107,7 +111,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     stack.push(async () => { assigner.stop() })
     const reconciler = new Reconciler({
       peerId: mesh.peerId, records, resolve: async n => catalog.get(n), content,
-      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log
+      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log, observer: metrics.replication
     })
     await reconciler.start()
     stack.push(async () => { await reconciler.stop() })
@@ -129,7 +133,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       routes: [
         imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) }, pins: async () => pins.list(), denies: () => records.deniesDesiredState() }),
         strategyRoutes(strategies),
-        replicationRoutes(records, livePeers)
+        replicationRoutes(records, livePeers),
+        metricsRoutes(metrics)
       ]
     })
     const server = createServer(app)
@@ -174,7 +179,7 @@ function imageJobs (config: Config, mesh: MeshNode, content: Content, catalog: C
   })
 }
 
-async function startRegistry (config: Config, mesh: MeshNode, content: Content, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger): Promise<Registry> {
+async function startRegistry (config: Config, mesh: MeshNode, content: Content, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger, onRequest: RequestObserver): Promise<Registry> {
   const uploadsDir = join(config.dataDir, 'uploads')
   await mkdir(uploadsDir, { recursive: true })
   const registry = createRegistry({
@@ -190,7 +195,7 @@ async function startRegistry (config: Config, mesh: MeshNode, content: Content, 
     // which manifests refer to which (OCI referrers API), kept across restarts
     referrers: datastoreReferrersIndex(mesh.helia.datastore),
     pins: { add: async (cid: CID) => { await pins.add(cid, `push:${cid.toString()}`) } }
-  }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize, diskReserveBytes: config.minFreeDisk })
+  }, { importedBy: mesh.peerId, allowedHosts: config.allowedHosts, maxUploadSessions: config.maxUploadSessions, maxUploadBytes: config.maxUploadSize, diskReserveBytes: config.minFreeDisk, onRequest })
   await registry.listen(config.registryPort, config.registryHost)
   return registry
 }
@@ -275,6 +280,21 @@ export class WritersFileError extends Error {
 /** The content backend given (a Kubo API) cannot be used at start */
 export class ContentBackendError extends Error {
   override name = 'ContentBackendError'
+}
+
+/** GET /metrics: read from the mesh node, the records and the reconciler at each scrape */
+function nodeMetrics (mesh: MeshNode, records: Records, content: Content, reconcileQueue: () => { waiting: number, running: number }): NodeMetrics {
+  return createNodeMetrics({
+    version: VERSION,
+    peers: async () => mesh.peers.list(),
+    stats: () => mesh.stats(),
+    traffic: () => mesh.traffic(),
+    storeKeys: async () => (await records.entries()).map(e => e.key),
+    replicationStates: async () => (await records.statuses(mesh.peerId)).map(s => s.state),
+    reconcileQueue,
+    // no disk budget yet: the hook for --max-disk
+    disk: cachedDiskUsage(async () => (await content.stat()).bytes, () => 0)
+  })
 }
 
 function apiDeps (mesh: MeshNode, content: Content, records: Records, authorization: WriteAuthorization, ready: () => boolean): ApiDeps {

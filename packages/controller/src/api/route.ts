@@ -21,7 +21,8 @@ export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodTy
   params?: P
   query?: Q
   body?: B
-  responses: Record<number, { description: string, schema?: ZodType }>
+  /** mediaType: a body other than JSON (e.g. Prometheus text), written by the handler itself */
+  responses: Record<number, { description: string, schema?: ZodType, mediaType?: string }>
   handler: (input: { params: z.output<P>, query: z.output<Q>, body: z.output<B> }, req: Request, res: Response) => Promise<Reply | unknown>
 }
 
@@ -86,7 +87,7 @@ export class ApiRouter {
       ...(mutating ? { 403: error('This node may not write the records this request changes (it is not a writer, or the record is another peer\'s)'), 413: error('Request body too large') } : {}),
       ...Object.fromEntries(Object.entries(spec.responses).map(([status, r]) => [status, {
         description: r.description,
-        ...(r.schema != null ? { content: { 'application/json': { schema: r.schema } } } : Number(status) >= 400 ? { content: { 'application/json': { schema: ErrorSchema } } } : {})
+        ...(r.schema != null ? { content: { [r.mediaType ?? 'application/json']: { schema: r.schema } } } : Number(status) >= 400 ? { content: { 'application/json': { schema: ErrorSchema } } } : {})
       }]))
     }
     this.registry.registerPath({
