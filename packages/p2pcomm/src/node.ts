@@ -17,6 +17,7 @@ import type { Blockstore } from 'interface-blockstore'
 import type { Logger } from 'pino'
 import type { Announcement } from './announcement.js'
 import { PackBlockstore } from './blockstore/pack-blockstore.js'
+import type { CollectableBlockstore } from './disk/collectable.js'
 import { BlockExchange } from './blocks/exchange.js'
 import { BootstrapKeeper } from './bootstrap.js'
 import { AMINO_DHT_PROTOCOL, ANNOUNCE_TOPIC, BITSWAP_PROTOCOLS, DHT_PROTOCOL, LAN_DHT_PROTOCOL, STORE_TOPIC } from './constants.js'
@@ -55,6 +56,8 @@ export interface MeshNodeInit {
    * content lives in Kubo serves what its Kubo holds (p2pcomm's heldBlocks over its Content).
    */
   served?: Pick<Blockstore, 'get' | 'has' | 'put'>
+  /** Asked before every new block is stored: throws DiskFullError to refuse it (the node's disk budget) */
+  admitBlocks?: (bytes: number) => void
 }
 
 export interface MeshServices extends Record<string, unknown> {
@@ -89,8 +92,8 @@ export interface MeshNode {
   readonly peers: PeerDirectory
   /** Fetch blocks from chosen peers (swarmFetch), alongside Helia's bitswap */
   readonly blocks: BlockExchange
-  /** The blocks stored here (Helia's blockstore ends in it): no network, no Helia GC lock */
-  readonly localBlockstore: Blockstore
+  /** The blocks stored here (Helia's blockstore ends in it): no network, no Helia GC lock; collectable (disk/) */
+  readonly localBlockstore: Blockstore & CollectableBlockstore
   /** DHT provider records for what this node pins (see providingPins) */
   readonly providers: Providers
   /** Listen addresses with /p2p/<peer id> */
@@ -109,7 +112,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const privateKey = await loadOrCreatePeerKey(join(init.dataDir, 'peer.key'))
   const datastore = new LevelDatastore(join(init.dataDir, 'datastore'))
   // blocks appended to pack files, older blockstore-fs files still read (see blockstore/pack-blockstore.ts)
-  const blockstore = new PackBlockstore(join(init.dataDir, 'blocks'), { log: init.log })
+  const blockstore = new PackBlockstore(join(init.dataDir, 'blocks'), { log: init.log, admit: init.admitBlocks })
   await datastore.open()
   await blockstore.open()
 

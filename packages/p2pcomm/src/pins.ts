@@ -147,6 +147,17 @@ async function readValues (datastore: Datastore, keys: Key[], options: AbortOpti
   }))
 }
 
+/**
+ * Which of these blocks some pin holds (Helia's per-block records, written by `add` and removed by
+ * `rm` when their count drops to 0): what a garbage collector must keep. One answer per CID, in order.
+ */
+export function pinnedBlocks (datastore: Datastore): (cids: CID[], options?: AbortOptions) => Promise<boolean[]> {
+  return async (cids, options = {}) => {
+    const values = await readValues(datastore, cids.map(blockKeyOf), options)
+    return values.map(value => value !== undefined && (cborg.decode(value) as PinnedBlock).pinCount > 0)
+  }
+}
+
 /** Helia's keys: `/pin/<base36 CIDv1>` and `/pinned-block/<base36 multihash>` */
 function pinKeyOf (cid: CID): Key {
   return new Key(`/pin/${(cid.version === 0 ? cid.toV1() : cid).toString(base36)}`)

@@ -19,7 +19,17 @@
  * not check out is cut off.
  *
  * Deletes drop the block from the index and append a tombstone; the bytes stay in the pack until
- * every block of a pack is deleted, when the pack is removed at the next open.
+ * every block of a pack is deleted, when the pack is removed at the next open, or until `compact`
+ * rewrites it.
+ *
+ * Compaction (online, crash-safe): the pack is sealed (no new block goes in), its appends still
+ * running are awaited, and every block it still holds is appended to the writable pack as any new
+ * block is; the index switches to the copy once the copy is written. Then the copies are
+ * fdatasync'd and indexed, the index logs fsync'd, the pack's tombstones carried forward when an
+ * older pack may still hold what they delete, and only then is the pack unlinked. Killed at any
+ * point before the unlink, the old pack still holds every block with its index; after it, the
+ * copies are durable and indexed. Reads that looked a block up in the old pack still read it
+ * (the open handle outlives the unlink) or look it up again.
  */
 import { mkdir, readdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -28,8 +38,10 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
 import { FileBlockstore } from '../blockstore.js'
-import { KIND_BLOCK, KIND_DELETED, MAX_MULTIHASH_BYTES, type IndexRecord } from './pack-format.js'
-import { Pack, PackDamagedError, indexPath, packFileName, packSeq, type LoadedPack, type PackedBlock } from './pack.js'
+import { DiskFullError, isNoSpace } from '../disk/errors.js'
+import type { BlockUsage, CollectableBlockstore, CompactionReport, CompactOptions, RemoveOptions, StoredBlock } from '../disk/collectable.js'
+import { KIND_BLOCK, KIND_DELETED, MAX_MULTIHASH_BYTES, PACK_MAGIC, type IndexRecord } from './pack-format.js'
+import { Pack, PackDamagedError, PackRetiredError, indexPath, packFileName, packSeq, type LoadedPack } from './pack.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Blockstore, InputPair, Pair } from 'interface-blockstore'
 
@@ -42,12 +54,16 @@ export interface PackBlockstoreInit {
   commitBytes?: number
   /** Told about damaged packs found at open */
   log?: { warn: (obj: object, msg: string) => void }
+  /** Asked before every new block (not before compaction's copies): throws DiskFullError to refuse it */
+  admit?: (bytes: number) => void
 }
 
 interface Location {
   pack: Pack
   offset: number
   length: number
+  /** Date.now() of the put (or of the last touch), 0 for blocks found at open */
+  writtenAt: number
 }
 
 interface Uncommitted {
@@ -59,8 +75,13 @@ interface Uncommitted {
 const DEFAULT_MAX_PACK_BYTES = 1024 * 1024 * 1024
 const DEFAULT_COMMIT_DELAY_MS = 200
 const DEFAULT_COMMIT_BYTES = 64 * 1024 * 1024
+const DEFAULT_MIN_GARBAGE_RATIO = 0.25
+/** Blocks copied at once by a compaction: enough to fill a writev, few enough to keep reads going */
+const RELOCATE_BATCH = 32
+/** u8 multihash length + a sha256 multihash (34 bytes) + u32 length: the usual record header */
+const RECORD_HEADER_BYTES = 39
 
-export class PackBlockstore implements Blockstore {
+export class PackBlockstore implements Blockstore, CollectableBlockstore {
   private readonly dir: string
   private readonly index = new Map<string, Location>()
   private readonly packs: Pack[] = []
@@ -74,6 +95,12 @@ export class PackBlockstore implements Blockstore {
   private readonly maxPackBytes: number
   private readonly commitDelayMs: number
   private readonly commitBytes: number
+  /** The writable pack once open, for usage() */
+  private current: Pack | undefined
+  /** Appends reserved in a pack and not yet indexed: a compaction waits for them */
+  private readonly appending = new Map<Pack, number>()
+  /** The pack a compaction is rewriting: tombstones go elsewhere */
+  private compacting: Pack | undefined
 
   constructor (readonly path: string, private readonly init: PackBlockstoreInit = {}) {
     this.dir = join(path, 'packs')
@@ -146,25 +173,47 @@ export class PackBlockstore implements Blockstore {
     const multihash = cid.multihash.bytes
     if (multihash.byteLength > MAX_MULTIHASH_BYTES) throw new PutFailedError(`multihash of ${cid.toString()} is over ${MAX_MULTIHASH_BYTES} bytes`)
     const block = await whole(bytes)
-    let pack: Pack
-    let location: Location
     try {
-      let appended: Promise<PackedBlock> | undefined
-      do {
-        pack = await this.writablePack()
-        // checked and reserved in one synchronous step, so concurrent puts cannot overfill a pack
-        if (this.accepts(pack)) appended = pack.append(multihash, block)
-      } while (appended === undefined)
-      const written = await appended
-      location = { pack, offset: written.offset, length: written.length }
+      this.init.admit?.(block.byteLength)
+      await this.appendBlock(multihash, block, Date.now(), () => true)
     } catch (err) {
+      if (err instanceof DiskFullError) throw err
+      if (isNoSpace(err)) throw new DiskFullError(`disk full: no space left on the device of ${this.path} (${(err as Error).message})`)
       throw new PutFailedError(String(err))
     }
-    const key = keyOf(multihash)
-    this.index.set(key, location)
-    this.uncommitted.push({ key, multihash, location })
     this.scheduleCommit(block.byteLength)
     return cid
+  }
+
+  /**
+   * Appends a block to the writable pack and indexes it once written, unless `keep` says no by
+   * then (a compaction's copy of a block deleted or written again meanwhile).
+   */
+  private async appendBlock (multihash: Uint8Array, block: Uint8Array, writtenAt: number, keep: () => boolean): Promise<Location | undefined> {
+    let pack: Pack
+    let appended
+    do {
+      pack = await this.writablePack()
+      // checked, reserved and counted in one synchronous step: concurrent puts cannot overfill a
+      // pack, and a compaction sealing it sees every append it must wait for
+      if (this.accepts(pack)) {
+        appended = pack.append(multihash, block)
+        this.appending.set(pack, (this.appending.get(pack) ?? 0) + 1)
+      }
+    } while (appended === undefined)
+    try {
+      const written = await appended
+      if (!keep()) return undefined
+      const location: Location = { pack, offset: written.offset, length: written.length, writtenAt }
+      const key = keyOf(multihash)
+      this.index.set(key, location)
+      this.uncommitted.push({ key, multihash, location })
+      return location
+    } finally {
+      const left = (this.appending.get(pack) ?? 1) - 1
+      if (left === 0) this.appending.delete(pack)
+      else this.appending.set(pack, left)
+    }
   }
 
   async * putMany (source: Iterable<InputPair> | AsyncIterable<InputPair>, options?: AbortOptions): AsyncGenerator<CID> {
@@ -173,13 +222,27 @@ export class PackBlockstore implements Blockstore {
 
   async * get (cid: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
     options?.signal?.throwIfAborted()
-    const location = this.index.get(keyOf(cid.multihash.bytes))
-    if (location === undefined) {
+    const key = keyOf(cid.multihash.bytes)
+    if (!this.index.has(key)) {
       if (this.legacy === undefined) throw new NotFoundError(`block ${cid.toString()} not found`)
       yield * this.legacy.get(cid, options)
       return
     }
-    yield await readBlock(location, cid)
+    yield await this.readIndexed(key, cid)
+  }
+
+  /** As blockstore-fs: a block that cannot be read is a block we do not have. A block compacted away meanwhile is looked up again. */
+  private async readIndexed (key: string, cid: CID): Promise<Uint8Array> {
+    for (;;) {
+      const location = this.index.get(key)
+      if (location === undefined) throw new NotFoundError(`block ${cid.toString()} not found`)
+      try {
+        return await location.pack.read(location.offset, location.length)
+      } catch (err) {
+        if (err instanceof PackRetiredError && this.index.get(key) !== location) continue
+        throw new NotFoundError(`block ${cid.toString()}: ${(err as Error).message}`)
+      }
+    }
   }
 
   async * getMany (source: Iterable<CID> | AsyncIterable<CID>, options?: AbortOptions): AsyncGenerator<Pair> {
@@ -191,10 +254,16 @@ export class PackBlockstore implements Blockstore {
     const multihash = cid.multihash.bytes
     const key = keyOf(multihash)
     if (this.index.delete(key)) {
-      const latest = await this.active?.catch(() => undefined) ?? this.packs.at(-1)
-      await latest?.appendIndex(() => [{ kind: KIND_DELETED, multihash, offset: 0, length: 0 }])
+      await (await this.tombstonePack())?.appendIndex(() => [{ kind: KIND_DELETED, multihash, offset: 0, length: 0 }])
     }
     await this.legacy?.delete(cid, options)
+  }
+
+  /** The newest pack, which outlives every pack a tombstone may delete from; never one being compacted away */
+  private async tombstonePack (): Promise<Pack | undefined> {
+    const active = await this.active?.catch(() => undefined)
+    if (active !== undefined && active !== this.compacting) return active
+    return this.packs.filter(p => p !== this.compacting).at(-1)
   }
 
   async * deleteMany (source: Iterable<CID> | AsyncIterable<CID>, options?: AbortOptions): AsyncGenerator<CID> {
@@ -205,11 +274,13 @@ export class PackBlockstore implements Blockstore {
   }
 
   async * getAll (options?: AbortOptions): AsyncGenerator<Pair> {
-    for (const [key, location] of [...this.index]) {
+    for (const key of [...this.index.keys()]) {
       options?.signal?.throwIfAborted()
+      if (!this.index.has(key)) continue
       // as blockstore-fs: only the multihash is kept, so blocks come back as raw CIDs
-      const cid = CID.createV1(raw.code, Digest.decode(Buffer.from(key, 'base64')))
-      yield { cid, bytes: (async function * () { yield await readBlock(location, cid) })() }
+      const cid = cidOf(key)
+      const read = async (): Promise<Uint8Array> => await this.readIndexed(key, cid)
+      yield { cid, bytes: (async function * () { yield await read() })() }
     }
     if (this.legacy === undefined) return
     for await (const pair of this.legacy.getAll(options)) {
@@ -263,17 +334,133 @@ export class PackBlockstore implements Blockstore {
   }
 
   private startPack (): Promise<Pack> {
-    const seq = Math.max(0, ...this.packs.map(p => p.seq)) + 1
+    const seq = Math.max(0, ...this.packs.map(p => p.seq), this.current?.seq ?? 0) + 1
     const opening = Pack.create(this.dir, seq)
     this.active = opening
-    opening.catch(() => { if (this.active === opening) this.active = undefined })
+    opening.then(pack => { this.current = pack }, () => { if (this.active === opening) this.active = undefined })
     return opening
   }
 
   private apply (pack: Pack, record: IndexRecord): void {
     const key = keyOf(record.multihash)
-    if (record.kind === KIND_BLOCK) this.index.set(key, { pack, offset: record.offset, length: record.length })
+    if (record.kind === KIND_BLOCK) this.index.set(key, { pack, offset: record.offset, length: record.length, writtenAt: 0 })
     else this.index.delete(key)
+  }
+
+  * blocks (): Generator<StoredBlock> {
+    for (const [key, location] of [...this.index]) yield { cid: cidOf(key), length: location.length, writtenAt: location.writtenAt }
+  }
+
+  touch (cid: CID): void {
+    const location = this.index.get(keyOf(cid.multihash.bytes))
+    if (location !== undefined) location.writtenAt = Date.now()
+  }
+
+  /** Deletes in one index append (a collection removes thousands of blocks) */
+  async remove (cids: CID[], options: RemoveOptions = {}): Promise<{ blocks: number, bytes: number }> {
+    const gone: IndexRecord[] = []
+    let bytes = 0
+    for (const cid of cids) {
+      const key = keyOf(cid.multihash.bytes)
+      const location = this.index.get(key)
+      if (location === undefined || location.writtenAt >= (options.writtenBefore ?? Infinity)) continue
+      this.index.delete(key)
+      bytes += location.length
+      gone.push({ kind: KIND_DELETED, multihash: cid.multihash.bytes, offset: 0, length: 0 })
+    }
+    if (gone.length > 0) await (await this.tombstonePack())?.appendIndex(() => gone)
+    return { blocks: gone.length, bytes }
+  }
+
+  usage (): BlockUsage {
+    const packs = new Set([...this.packs, ...(this.current === undefined ? [] : [this.current])])
+    let fileBytes = 0
+    for (const pack of packs) fileBytes += pack.size
+    const { blocks, bytes } = this.stats()
+    return { blocks, liveBytes: bytes, fileBytes }
+  }
+
+  /** Rewrites, one at a time, the packs where removed blocks take at least `minGarbageRatio` (the writable one too: it is sealed first). */
+  async compact (options: CompactOptions = {}): Promise<CompactionReport> {
+    const total: CompactionReport = { packs: 0, relocatedBlocks: 0, relocatedBytes: 0, reclaimedBytes: 0 }
+    if (this.compacting !== undefined) return total
+    for (const pack of this.wasteful(options)) {
+      options.signal?.throwIfAborted()
+      const report = await this.compactPack(pack, options.signal)
+      options.onPack?.(report)
+      for (const k of Object.keys(total) as Array<keyof CompactionReport>) total[k] += report[k]
+    }
+    return total
+  }
+
+  /** Packs worth rewriting, oldest first */
+  private wasteful (options: CompactOptions): Pack[] {
+    const held = new Map<Pack, number>()
+    for (const l of this.index.values()) held.set(l.pack, (held.get(l.pack) ?? 0) + l.length + RECORD_HEADER_BYTES)
+    const packs = [...new Set([...this.packs, ...(this.current === undefined ? [] : [this.current])])]
+    return packs.filter(pack => {
+      const garbage = pack.size - PACK_MAGIC.byteLength - (held.get(pack) ?? 0)
+      return garbage > 0 && garbage >= (options.minGarbageBytes ?? 0) && garbage >= (options.minGarbageRatio ?? DEFAULT_MIN_GARBAGE_RATIO) * pack.size
+    }).sort((a, b) => a.seq - b.seq)
+  }
+
+  private async compactPack (pack: Pack, signal?: AbortSignal): Promise<CompactionReport> {
+    this.compacting = pack
+    try {
+      this.seal(pack)
+      while ((this.appending.get(pack) ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, 5))
+      const moves = [...this.index].filter(([, l]) => l.pack === pack).sort(([, a], [, b]) => a.offset - b.offset)
+      const targets = new Set<Pack>()
+      let relocatedBytes = 0
+      let relocatedBlocks = 0
+      for (let i = 0; i < moves.length; i += RELOCATE_BATCH) {
+        signal?.throwIfAborted()
+        for (const moved of await Promise.all(moves.slice(i, i + RELOCATE_BATCH).map(async ([key, from]) => await this.relocate(key, from)))) {
+          if (moved === undefined) continue
+          targets.add(moved.pack)
+          relocatedBytes += moved.length
+          relocatedBlocks++
+        }
+      }
+      // the copies are on disk and indexed, durably, before the only other copy goes
+      await this.commit()
+      for (const target of targets) await target.syncIndex()
+      if ([...this.index.values()].some(l => l.pack === pack)) throw new Error(`${pack.path} still holds blocks after compaction`)
+      await this.carryTombstones(pack)
+      const size = pack.size
+      this.packs.splice(this.packs.indexOf(pack), 1)
+      if (this.current === pack) this.current = undefined
+      await pack.retire()
+      return { packs: 1, relocatedBlocks, relocatedBytes, reclaimedBytes: size - relocatedBytes - relocatedBlocks * RECORD_HEADER_BYTES }
+    } finally {
+      this.compacting = undefined
+    }
+  }
+
+  /** No new block goes into the pack; the writable one is replaced at the next put */
+  private seal (pack: Pack): void {
+    pack.seal()
+    if (this.current !== pack) return
+    if (!this.packs.includes(pack)) this.packs.push(pack)
+    this.active = undefined
+  }
+
+  /** Copies one block into the writable pack; undefined when it was deleted or written again meanwhile */
+  private async relocate (key: string, from: Location): Promise<Location | undefined> {
+    if (this.index.get(key) !== from) return undefined
+    const bytes = await from.pack.read(from.offset, from.length)
+    return await this.appendBlock(Buffer.from(key, 'base64'), bytes, from.writtenAt, () => this.index.get(key) === from)
+  }
+
+  /** Tombstones of the pack that may still delete a block of an older pack, re-logged in the newest one */
+  private async carryTombstones (pack: Pack): Promise<void> {
+    if (!this.packs.some(p => p.seq < pack.seq)) return
+    const stones = await pack.tombstones()
+    if (stones.length === 0) return
+    // the writable pack: newer than every pack the tombstones may delete from
+    const target = await this.writablePack()
+    await target.appendIndex(() => stones.filter(s => !this.index.has(keyOf(s.multihash))))
+    await target.syncIndex()
   }
 
   /** Packs none of whose blocks is indexed any more, unless their log holds tombstones (`keep`). */
@@ -288,13 +475,8 @@ export class PackBlockstore implements Blockstore {
   }
 }
 
-/** As blockstore-fs: a block that cannot be read is a block we do not have. */
-async function readBlock (location: Location, cid: CID): Promise<Uint8Array> {
-  try {
-    return await location.pack.read(location.offset, location.length)
-  } catch (err) {
-    throw new NotFoundError(`block ${cid.toString()}: ${(err as Error).message}`)
-  }
+function cidOf (key: string): CID {
+  return CID.createV1(raw.code, Digest.decode(Buffer.from(key, 'base64')))
 }
 
 function keyOf (multihash: Uint8Array): string {

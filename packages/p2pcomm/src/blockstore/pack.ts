@@ -8,12 +8,12 @@
  * append are found again at load by scanning the tail, each checked against its multihash.
  */
 import { open, readFile, rm, truncate, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals } from 'uint8arrays/equals'
 import {
-  KIND_BLOCK, PACK_MAGIC, blockHeader, decodeIndex, encodeIndexRecord, parseBlockHeader, type IndexRecord
+  KIND_BLOCK, KIND_DELETED, PACK_MAGIC, blockHeader, decodeIndex, encodeIndexRecord, parseBlockHeader, type IndexRecord
 } from './pack-format.js'
 
 /** Buffers per writev: below IOV_MAX (1024) on Linux */
@@ -27,6 +27,12 @@ const HASHERS = new Map<number, { digest: (bytes: Uint8Array) => Promise<Digest.
 export class PackDamagedError extends Error {
   static readonly NAME = 'PackDamagedError'
   override name = PackDamagedError.NAME
+}
+
+/** The pack was compacted away while a read held its old location: look the block up again */
+export class PackRetiredError extends Error {
+  static readonly NAME = 'PackRetiredError'
+  override name = PackRetiredError.NAME
 }
 
 export interface PackedBlock {
@@ -68,6 +74,12 @@ export class Pack {
   private writing = false
   private failure: Error | undefined
   private indexAppends: Promise<void> = Promise.resolve()
+  /** Takes no new blocks (full, or chosen for compaction) */
+  private isSealed = false
+  private retired = false
+  /** Reads running now: a retired pack's file is closed only after the last one */
+  private reading = 0
+  private readsDone: (() => void) | undefined
 
   private constructor (
     readonly seq: number,
@@ -93,6 +105,8 @@ export class Pack {
       return new Pack(seq, path, file, index, PACK_MAGIC.byteLength)
     } catch (err) {
       await file.close()
+      // a pack that could not be started (ENOSPC) must not block the next attempt under its number
+      await rm(path, { force: true })
       throw err
     }
   }
@@ -138,6 +152,15 @@ export class Pack {
     return this.failure !== undefined
   }
 
+  get sealed (): boolean {
+    return this.isSealed || this.failed
+  }
+
+  /** No new block goes into this pack from now on (appends already reserved complete) */
+  seal (): void {
+    this.isSealed = true
+  }
+
   /** Appends one block record; resolves once it (and every record before it) is written. */
   async append (multihash: Uint8Array, block: Uint8Array): Promise<PackedBlock> {
     if (this.failure !== undefined) throw this.failure
@@ -174,14 +197,49 @@ export class Pack {
   }
 
   async read (offset: number, length: number): Promise<Buffer> {
-    const bytes = Buffer.allocUnsafe(length)
-    let done = 0
-    while (done < length) {
-      const { bytesRead } = await this.file.read(bytes, done, length - done, offset + done)
-      if (bytesRead === 0) throw new PackDamagedError(`${this.path} ends before block bytes [${offset}, ${offset + length})`)
-      done += bytesRead
+    if (this.retired) throw new PackRetiredError(`${this.path} was compacted away`)
+    this.reading++
+    try {
+      const bytes = Buffer.allocUnsafe(length)
+      let done = 0
+      while (done < length) {
+        const { bytesRead } = await this.file.read(bytes, done, length - done, offset + done)
+        if (bytesRead === 0) throw new PackDamagedError(`${this.path} ends before block bytes [${offset}, ${offset + length})`)
+        done += bytesRead
+      }
+      return bytes
+    } finally {
+      if (--this.reading === 0) this.readsDone?.()
     }
-    return bytes
+  }
+
+  /** Makes every index record appended so far durable (before a compaction removes the pack they replace). */
+  async syncIndex (): Promise<void> {
+    await this.indexAppends
+    await this.index.sync()
+  }
+
+  /** The tombstones in this pack's index log (they may delete blocks of older packs) */
+  async tombstones (): Promise<IndexRecord[]> {
+    await this.indexAppends
+    const bytes = await readFile(indexPath(this.path)).catch(() => Buffer.alloc(0))
+    return decodeIndex(bytes).records.filter(r => r.kind === KIND_DELETED)
+  }
+
+  /**
+   * Removes the pack's files at once and closes them after the reads running now: a reader that
+   * looked a block up here before compaction moved it still gets its bytes (Linux keeps an
+   * unlinked file readable through open handles).
+   */
+  async retire (): Promise<void> {
+    this.isSealed = true
+    this.retired = true
+    await this.indexAppends
+    await rm(this.path, { force: true })
+    await rm(indexPath(this.path), { force: true })
+    await syncDir(dirname(this.path))
+    if (this.reading > 0) await new Promise<void>(resolve => { this.readsDone = resolve })
+    await Promise.allSettled([this.file.close(), this.index.close()])
   }
 
   async close (): Promise<void> {
