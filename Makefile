@@ -15,6 +15,7 @@ install: node_modules/.installed
 
 build: install
 	npx tsc -b
+	npm run --silent gen:api -w @distromash/web
 	npm run --silent typecheck -w @distromash/web
 	npm run --silent build -w @distromash/web
 

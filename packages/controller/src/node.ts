@@ -14,10 +14,7 @@ import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import { createApp } from './api/app.js'
 import type { ApiDeps } from './api/deps.js'
-import { imageRoutes } from './api/images.js'
-import { metricsRoutes } from './api/metrics.js'
-import { replicationRoutes } from './api/replication.js'
-import { strategyRoutes } from './api/strategies.js'
+import { resourceRoutes } from './api/resources.js'
 import type { Config } from './config.js'
 import { ImportJobs } from './images/jobs.js'
 import { cachedDiskUsage, createNodeMetrics, type NodeMetrics } from './metrics/index.js'
@@ -130,12 +127,13 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       log,
       jobs,
       webRoot: fileURLToPath(new URL('../../web/dist/', import.meta.url)),
-      routes: [
-        imageRoutes({ jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) }, pins: async () => pins.list(), denies: () => records.deniesDesiredState() }),
-        strategyRoutes(strategies),
-        replicationRoutes(records, livePeers),
-        metricsRoutes(metrics)
-      ]
+      routes: resourceRoutes({
+        images: { jobs, images: async () => catalog.list(), pin: async (cid, signal) => { await pins.add(cid, `api:${cid.toString()}`, { signal }) }, pins: async () => pins.list(), denies: () => records.deniesDesiredState() },
+        strategies,
+        records,
+        livePeers,
+        metrics
+      })
     })
     const server = createServer(app)
     await listen(server, config.apiPort, config.apiHost)

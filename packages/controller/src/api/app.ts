@@ -46,18 +46,11 @@ export function createApp (init: AppInit): Express {
   app.use(allowedHostsOnly(init.allowedHosts ?? []))
   app.use(express.json({ limit: init.bodyLimit ?? '1mb', strict: false }))
 
-  const api = new ApiRouter(init.apiToken)
-  nodeRoutes(api, init.deps)
-  crdtRoutes(api, init.deps)
-  eventRoutes(api, init.deps, init.jobs)
-  for (const register of init.routes ?? []) register(api)
+  const api = registerRoutes(init)
   api.allowOnly()
   app.use(api.router)
 
-  const document = new OpenApiGeneratorV3(api.registry.definitions).generateDocument({
-    openapi: '3.0.3',
-    info: { title: 'DistroMash API', version: init.version, description: 'Peer-to-peer distribution of Docker/OCI images over IPFS' }
-  })
+  const document = openApiDocument(api, init.version)
   app.get('/openapi.json', (_req, res) => { res.json(document) })
   app.use('/swagger', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'DistroMash API' }))
 
@@ -65,6 +58,33 @@ export function createApp (init: AppInit): Express {
   app.use(notFoundHandler)
   app.use(errorHandler(init.log))
   return app
+}
+
+/** Every route of the API on one router: the node's own, the store's, events, then the resources given */
+function registerRoutes (init: Pick<AppInit, 'deps' | 'apiToken' | 'jobs' | 'routes'>): ApiRouter {
+  const api = new ApiRouter(init.apiToken)
+  nodeRoutes(api, init.deps)
+  crdtRoutes(api, init.deps)
+  eventRoutes(api, init.deps, init.jobs)
+  for (const register of init.routes ?? []) register(api)
+  return api
+}
+
+export type OpenApiDocument = ReturnType<OpenApiGeneratorV3['generateDocument']>
+
+function openApiDocument (api: ApiRouter, version: string): OpenApiDocument {
+  return new OpenApiGeneratorV3(api.registry.definitions).generateDocument({
+    openapi: '3.0.3',
+    info: { title: 'DistroMash API', version, description: 'Peer-to-peer distribution of Docker/OCI images over IPFS' }
+  })
+}
+
+/**
+ * The document createApp serves at /openapi.json for these routes, built without serving
+ * anything: route registration only describes handlers, it never calls them or their deps
+ */
+export function describeApi (init: Pick<AppInit, 'deps' | 'apiToken' | 'jobs' | 'routes' | 'version'>): OpenApiDocument {
+  return openApiDocument(registerRoutes(init), init.version)
 }
 
 /**

@@ -1,5 +1,5 @@
 import { CID } from 'multiformats/cid'
-import { parseReference, type ImageReference } from '@distromash/multiplatform2ipfs'
+import { imageRecordSchema, parseReference, type ImageReference } from '@distromash/multiplatform2ipfs'
 import { z } from 'zod'
 import type { ImportJob, ImportJobs } from '../images/jobs.js'
 import { ApiError, ForbiddenError, NotFoundError } from './errors.js'
@@ -33,6 +33,9 @@ const ImportBody = z.object({
 const ImportQuery = z.object({
   wait: z.enum(['true', 'false']).optional().openapi({ description: 'block until the import ends and answer {name, tag, cid} (DistroMash style)' })
 })
+
+// a copy made here: multiplatform2ipfs builds its schema before zod is extended with .openapi
+const ImageRecordSchema = z.object(imageRecordSchema.shape).openapi('ImageRecord', { description: 'A name:tag of the mesh and the image it names' })
 
 const PIN_TIMEOUT_MS = 120_000
 
@@ -69,7 +72,7 @@ export function imageRoutes (deps: ImagesDeps): (api: ApiRouter) => void {
     })
     api.add({
       method: 'get', path: '/api/v1/images', tag: 'images', summary: 'Images known to the mesh (name:tag → CID and metadata)',
-      responses: { 200: { description: 'Image records' } },
+      responses: { 200: { description: 'Image records', schema: z.array(ImageRecordSchema) } },
       handler: async () => deps.images()
     })
     api.add({

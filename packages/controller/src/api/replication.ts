@@ -1,8 +1,15 @@
 import { z } from 'zod'
 import type { Records, StatusCell } from '../records/records.js'
+import { ReplicationStatusSchema } from '../records/schemas.js'
 import type { ApiRouter } from './route.js'
 
 export type ReplicationCell = StatusCell
+
+/** One peer's state for one image (its status record and whose it is) */
+export const ReplicationCellSchema = ReplicationStatusSchema.extend({ peerId: z.string() }).openapi('ReplicationCell')
+
+const ReplicationSchema = z.object({ peers: z.array(z.string()), images: z.array(z.string()), cells: z.array(ReplicationCellSchema) })
+  .openapi('Replication', { description: 'Peers × images: every live peer and every peer with a status record, every image with one' })
 
 /** Every status record of the mesh: the peers × images matrix */
 export async function replicationMatrix (records: Records, livePeers: () => Promise<string[]>): Promise<{ peers: string[], images: string[], cells: ReplicationCell[] }> {
@@ -15,7 +22,7 @@ export function replicationRoutes (records: Records, livePeers: () => Promise<st
   return api => {
     api.add({
       method: 'get', path: '/api/v1/replication', tag: 'replication', summary: 'Peers × images with each cell\'s state and progress',
-      responses: { 200: { description: 'The matrix', schema: z.object({ peers: z.array(z.string()), images: z.array(z.string()), cells: z.array(z.object({}).passthrough()) }) } },
+      responses: { 200: { description: 'The matrix', schema: ReplicationSchema } },
       handler: async () => replicationMatrix(records, livePeers)
     })
   }

@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import type { StrategyService } from '../strategies/service.js'
 import { STRATEGY_TYPES, StrategyInputSchema } from '../strategies/strategy.js'
+import { StrategyRecordSchema } from '../records/schemas.js'
+import { ReplicationCellSchema } from './replication.js'
 import { Reply, type ApiRouter } from './route.js'
 
 const StrategyBody = StrategyInputSchema.openapi('StrategyRequest', {
@@ -13,7 +15,16 @@ const UpdateBody = z.object({
   target: z.string().min(1).max(128).optional()
 }).openapi('StrategyUpdate')
 const KeyParam = z.object({ key: z.string().min(1).max(600) })
-const View = z.object({}).passthrough().openapi('Strategy', { description: 'The strategy with selected peers, image state and replication status (docs/api.md)' })
+const View = StrategyRecordSchema.extend({
+  image: z.object({ state: z.enum(['importing', 'ready', 'failed']), cid: z.string().optional(), error: z.string().optional() }),
+  selected: z.array(z.string()),
+  replicas: z.number(),
+  status: z.object({
+    wanted: z.number(), pending: z.number(), fetching: z.number(), pinned: z.number(), loaded: z.number(), failed: z.number(),
+    peers: z.array(ReplicationCellSchema)
+  }).openapi('StrategyStatus')
+}).openapi('Strategy', { description: 'The strategy with selected peers, image state and replication status (docs/api.md)' })
+const Preview = z.object({ selected: z.array(z.string()), replicas: z.number() }).openapi('Preview')
 
 export function strategyRoutes (service: StrategyService): (api: ApiRouter) => void {
   return api => {
@@ -31,7 +42,7 @@ export function strategyRoutes (service: StrategyService): (api: ApiRouter) => v
     api.add({
       method: 'post', path: '/api/v1/strategy/preview', tag: 'strategies', summary: 'Dry run: the peers a strategy would select now',
       body: StrategyBody,
-      responses: { 200: { description: 'Selection', schema: z.object({ selected: z.array(z.string()), replicas: z.number() }) } },
+      responses: { 200: { description: 'Selection', schema: Preview } },
       handler: async ({ body }) => service.preview(body)
     })
     api.add({

@@ -1,123 +1,42 @@
-// The API's resource shapes (docs/api.md; /openapi.json is authoritative).
+// The API's resource shapes, named for the dashboard. Every shape comes from openapi.d.ts, which is
+// generated from the API's OpenAPI document (npm run gen:api -w @distromash/web): when the API
+// changes, regenerate, and the compiler shows what the dashboard must follow.
+import type { components } from './openapi'
 
-export interface WriteAuthorization { enabled: boolean, writers: number, selfIsWriter: boolean, summary: string }
+type Schemas = components['schemas']
 
+export type WriteAuthorization = Schemas['WriteAuthorization']
 /** Where a node keeps blocks and pins: its embedded Helia, or a Kubo daemon beside it (--ipfs-api) */
-export interface ContentBackend { kind: 'embedded' | 'kubo', description: string, url?: string }
+export type ContentBackend = Schemas['ContentBackend']
+export type Identity = Schemas['Identity']
+export type Health = Schemas['Health']
+export type DropReason = keyof Health['store']['dropped']
+export type Peer = Schemas['Peer']
+export type StoreEntry = Schemas['StoreEntry']
+export type ImageRecord = Schemas['ImageRecord']
+export type ImportJob = Schemas['ImportJob']
+export type ImportRequest = Schemas['ImportRequest']
+export type ReplicationCell = Schemas['ReplicationCell']
+export type CellState = ReplicationCell['state']
+export type Replication = Schemas['Replication']
+export type Strategy = Schemas['Strategy']
+export type StrategyType = Strategy['type']
+export type StrategyStatus = Schemas['StrategyStatus']
+export type StrategyUpdate = Schemas['StrategyUpdate']
+export type Preview = Schemas['Preview']
 
-export interface Identity { peerId: string, addrs: string[], privateNetwork: boolean, version: string, writeAuthorization: WriteAuthorization, content?: ContentBackend }
+/**
+ * What the dashboard posts as a strategy. The API takes anything in the field a type does not use
+ * (DistroMash clients send `"target": "doesntmatter"`), so its schema says unknown there; the
+ * dashboard sends only the field its type uses, with that field's real type.
+ */
+export type StrategyInput = Omit<Schemas['StrategyRequest'], 'percentage' | 'target'> & { percentage?: number, target?: string }
 
-export type DropReason = 'malformed' | 'bad-signature' | 'unauthorized' | 'stale' | 'future' | 'invalid-value' | 'rate-limited' | 'over-quota'
+/** Every cell state, in the order the dashboard shows them; the compiler checks it against the API */
+export const CELL_STATES = ['pending', 'fetching', 'pinned', 'loaded', 'failed', 'removing'] as const satisfies readonly CellState[]
+type None<T extends never> = T
+/** Fails to compile when the API gains a cell state CELL_STATES lacks */
+export type CellStatesCoverTheApi = None<Exclude<CellState, typeof CELL_STATES[number]>>
 
-export interface Health {
-  status: 'ok' | 'unavailable'
-  peers: number
-  connections: number
-  store: { keys: number, tombstones: number, droppedMessages: number, dropped: Record<DropReason, number>, remoteUpdates: number, duplicates: number }
-  droppedAnnouncements: number
-  writeAuthorization: WriteAuthorization
-}
-
-export interface Peer {
-  id: string
-  self: boolean
-  addrs: string[]
-  connected: boolean
-  latencyMs?: number
-  lastSeen?: string
-  lastConnected?: string
-  live: boolean
-  announcement?: { version: string, apiPort?: number, registryPort?: number, docker: boolean, addrs: string[] }
-}
-
-export interface StoreEntry { key: string, value: unknown }
-
-export interface ImageRecord {
-  name: string
-  tag: string
-  cid: string
-  digest: string
-  mediaType: string
-  platforms: string[]
-  size: number
-  source: string
-  importedBy: string
-  at: string
-}
-
-export interface ImportJob {
-  id: string
-  image: string
-  state: 'running' | 'done' | 'failed'
-  bytesDone: number
-  bytesTotal: number
-  cid?: string
-  digest?: string
-  platforms?: string[]
-  error?: string
-  createdAt: string
-  finishedAt?: string
-}
-
-export interface ImportRequest { name: string, tag?: string, platforms?: string[] }
-
-export const CELL_STATES = ['pending', 'fetching', 'pinned', 'loaded', 'failed', 'removing'] as const
-export type CellState = typeof CELL_STATES[number]
-
-export interface ReplicationCell {
-  peerId: string
-  image: string
-  cid: string
-  state: CellState
-  bytesDone?: number
-  bytesTotal?: number
-  docker: boolean
-  error?: string
-  retryAt?: string
-  updatedAt: string
-}
-
-export interface Replication { peers: string[], images: string[], cells: ReplicationCell[] }
-
-export type StrategyType = 'percentage' | 'target'
-
-export interface StrategyInput {
-  type: StrategyType
-  nametag: string
-  percentage?: number
-  target?: string
-  execute: boolean
-}
-
-export interface StrategyUpdate { key: string, execute?: boolean, percentage?: number, target?: string }
-
-export interface StrategyStatus {
-  wanted: number
-  pending: number
-  fetching: number
-  pinned: number
-  loaded: number
-  failed: number
-  peers: ReplicationCell[]
-}
-
-export interface Strategy {
-  key: string
-  type: StrategyType
-  nametag: string
-  percentage?: number
-  target?: string
-  execute: boolean
-  createdAt: string
-  updatedAt: string
-  createdBy: string
-  image: { state: 'importing' | 'ready' | 'failed', cid?: string, error?: string }
-  selected: string[]
-  replicas: number
-  status: StrategyStatus
-}
-
-export interface Preview { selected: string[], replicas: number }
-
-/** Server-sent event names of GET /api/v1/events */
+/** Server-sent event names of GET /api/v1/events (docs/api.md; the stream's events are not in the OpenAPI document) */
 export type EventName = 'store' | 'replication' | 'strategy' | 'image' | 'job' | 'peers' | 'identity'
