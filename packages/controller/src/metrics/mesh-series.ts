@@ -15,7 +15,6 @@ export function meshSeries (registry: Registry, sources: MetricsSources): void {
 }
 
 function gauge (registry: Registry, name: string, help: string, read: () => number | Promise<number>): void {
-  // eslint-disable-next-line no-new
   new Gauge({ name, help, registers: [registry], async collect () { this.set(await read()) } })
 }
 
@@ -33,7 +32,6 @@ function peerSeries (registry: Registry, sources: MetricsSources): void {
 }
 
 function storeSeries (registry: Registry, sources: MetricsSources): void {
-  // eslint-disable-next-line no-new
   new Gauge({
     name: 'distromash_store_records',
     help: 'Live records in the replicated store, by key prefix (image, cid, strategy, assignment, status, other)',

@@ -9,7 +9,6 @@ export type Sample<L extends string> = [labels: Partial<Record<L, string>>, valu
  * only increment; so at each collect the series are cleared and set to the current values.
  */
 export function snapshotCounter<L extends string> (registry: Registry, name: string, help: string, labelNames: readonly L[], read: () => Array<Sample<L>>): void {
-  // eslint-disable-next-line no-new
   new Counter<L>({
     name,
     help,

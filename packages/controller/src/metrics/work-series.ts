@@ -71,7 +71,6 @@ function importSeries (registry: Registry, fail: (kind: CountedFailure) => void)
 
 /** Where replication stands on this node, and its disk */
 function stateSeries (registry: Registry, sources: MetricsSources): void {
-  // eslint-disable-next-line no-new
   new Gauge({
     name: 'distromash_images',
     help: `Images by this node's replication state (${REPLICATION_STATES.join(', ')})`,
@@ -83,7 +82,6 @@ function stateSeries (registry: Registry, sources: MetricsSources): void {
     }
   })
   const gauge = (name: string, help: string, read: () => number | Promise<number>): void => {
-    // eslint-disable-next-line no-new
     new Gauge({ name, help, registers: [registry], async collect () { this.set(await read()) } })
   }
   gauge('distromash_reconcile_queue_length', 'Images assigned to this node that are not yet in their final state (loaded, or pinned without Docker)', () => sources.reconcileQueue().waiting)
