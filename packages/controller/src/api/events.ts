@@ -12,6 +12,16 @@ export const MAX_EVENT_STREAMS = 64
 /** A client that leaves this much unread is dropped: it would otherwise hold memory without bound */
 export const MAX_UNREAD_EVENT_BYTES = 256 * 1024
 
+/** Each event's data, as components of the API document (the stream itself is text/event-stream) */
+const gone = z.literal(true).optional()
+const EVENT_SCHEMAS = {
+  StoreEvent: z.object({ key: z.string(), deleted: gone, origin: z.enum(['local', 'remote']), author: z.string().openapi({ description: 'the peer that signed the change' }) }),
+  StrategyEvent: z.object({ key: z.string(), deleted: gone }),
+  ImageEvent: z.object({ nametag: z.string(), cid: z.string().optional(), deleted: gone }),
+  PeersEvent: z.object({ count: z.number().int().openapi({ description: 'peers listed besides this node' }), live: z.number().int().openapi({ description: 'how many of them are live' }) })
+}
+type EventData<K extends keyof typeof EVENT_SCHEMAS> = z.output<typeof EVENT_SCHEMAS[K]>
+
 /**
  * Server-sent events, so the dashboard and tools follow the mesh live instead of polling:
  * `store` for every change of the replicated store, and typed views of it — `replication`
@@ -24,10 +34,15 @@ export const MAX_UNREAD_EVENT_BYTES = 256 * 1024
 export function eventRoutes (api: ApiRouter, deps: ApiDeps, jobs?: ImportJobs): void {
   let open = 0
   const node = new NodeWatch(deps)
+  for (const [name, schema] of Object.entries(EVENT_SCHEMAS)) api.registry.register(name, schema)
   api.add({
     method: 'get', path: '/api/v1/events', tag: 'events', summary: 'Live changes as server-sent events (text/event-stream)',
     responses: {
-      200: { description: 'An endless stream of `store`, `replication`, `strategy`, `image`, `job`, `peers` and `identity` events (docs/api.md)', schema: z.string() },
+      200: {
+        description: 'An endless stream of events (docs/api.md), each with JSON data: `store` (StoreEvent), `replication` (ReplicationCell, or {peerId, image, deleted}), `strategy` (StrategyEvent), `image` (ImageEvent), `job` (ImportJob), `peers` (PeersEvent), `identity` (Identity)',
+        schema: z.string(),
+        mediaType: 'text/event-stream'
+      },
       503: { description: `Already ${MAX_EVENT_STREAMS} event streams open` }
     },
     handler: async (_input, req, res) => {
@@ -57,14 +72,14 @@ function stream (req: Request, res: Response, deps: ApiDeps, node: NodeWatch, jo
   }
   const send = (event: string, data: unknown): void => { write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
   const offStore = deps.records.watch(change => {
-    send('store', { key: change.storeKey, ...(change.value === undefined ? { deleted: true } : {}), origin: change.origin, author: change.author })
+    send('store', { key: change.storeKey, ...(change.value === undefined ? { deleted: true } : {}), origin: change.origin, author: change.author } satisfies EventData<'StoreEvent'>)
     if (change.kind === 'status') send('replication', change.value != null ? { ...change.value, peerId: change.peerId } : { peerId: change.peerId, image: change.image, deleted: true })
-    if (change.kind === 'strategy' || change.kind === 'assignment') send('strategy', { key: change.key, ...(change.value == null && change.kind === 'strategy' ? { deleted: true } : {}) })
-    if (change.kind === 'image') send('image', { nametag: change.nametag, ...(change.value == null ? { deleted: true } : { cid: change.value.cid }) })
+    if (change.kind === 'strategy' || change.kind === 'assignment') send('strategy', { key: change.key, ...(change.value == null && change.kind === 'strategy' ? { deleted: true } : {}) } satisfies EventData<'StrategyEvent'>)
+    if (change.kind === 'image') send('image', { nametag: change.nametag, ...(change.value == null ? { deleted: true } : { cid: change.value.cid }) } satisfies EventData<'ImageEvent'>)
   })
   const offJobs = jobs?.subscribe(job => { send('job', job) })
   const offNode = node.subscribe(change => {
-    if (change.kind === 'peers') send('peers', { count: change.count, live: change.live })
+    if (change.kind === 'peers') send('peers', { count: change.count, live: change.live } satisfies EventData<'PeersEvent'>)
     else send('identity', change.identity)
   })
   const keepalive = setInterval(() => { write(': keepalive\n\n') }, KEEPALIVE_MS)

@@ -375,13 +375,13 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description An endless stream of `store`, `replication`, `strategy`, `image`, `job`, `peers` and `identity` events (docs/api.md) */
+                /** @description An endless stream of events (docs/api.md), each with JSON data: `store` (StoreEvent), `replication` (ReplicationCell, or {peerId, image, deleted}), `strategy` (StrategyEvent), `image` (ImageEvent), `job` (ImportJob), `peers` (PeersEvent), `identity` (Identity) */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": string;
+                        "text/event-stream": string;
                     };
                 };
                 /** @description Invalid request */
@@ -1261,6 +1261,32 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        StoreEvent: {
+            key: string;
+            /** @enum {boolean} */
+            deleted?: true;
+            /** @enum {string} */
+            origin: "local" | "remote";
+            /** @description the peer that signed the change */
+            author: string;
+        };
+        StrategyEvent: {
+            key: string;
+            /** @enum {boolean} */
+            deleted?: true;
+        };
+        ImageEvent: {
+            nametag: string;
+            cid?: string;
+            /** @enum {boolean} */
+            deleted?: true;
+        };
+        PeersEvent: {
+            /** @description peers listed besides this node */
+            count: number;
+            /** @description how many of them are live */
+            live: number;
+        };
         Identity: {
             peerId: string;
             addrs: string[];

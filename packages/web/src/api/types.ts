@@ -38,5 +38,11 @@ type None<T extends never> = T
 /** Fails to compile when the API gains a cell state CELL_STATES lacks */
 export type CellStatesCoverTheApi = None<Exclude<CellState, typeof CELL_STATES[number]>>
 
-/** Server-sent event names of GET /api/v1/events (docs/api.md; the stream's events are not in the OpenAPI document) */
+/** Data of some server-sent events (the others carry ReplicationCell, ImportJob and Identity) */
+export type StoreEvent = Schemas['StoreEvent']
+export type StrategyEvent = Schemas['StrategyEvent']
+export type ImageEvent = Schemas['ImageEvent']
+export type PeersEvent = Schemas['PeersEvent']
+
+/** Server-sent event names of GET /api/v1/events (docs/api.md; OpenAPI describes the data, not the names) */
 export type EventName = 'store' | 'replication' | 'strategy' | 'image' | 'job' | 'peers' | 'identity'
