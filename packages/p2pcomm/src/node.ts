@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
 import type { CreateLibp2pOptions, HeliaWithLibp2p } from '@helia/libp2p'
 import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
-import { identify, type Identify } from '@libp2p/identify'
+import { identify, identifyPush, type Identify, type IdentifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping, type Ping } from '@libp2p/ping'
@@ -62,6 +62,13 @@ export interface MeshNodeInit {
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
+  /**
+   * A peer's protocols as they change, not only as they were at connect. Kubo identifies a
+   * bootstrap connection before it registers bitswap and pushes the change moments later:
+   * without this, Helia's bitswap never learnt that Kubo speaks it, and a pull by CID from a
+   * Kubo that had just connected sent its wants elsewhere until the connection was redialled.
+   */
+  identifyPush: IdentifyPush
   ping: Ping
   pubsub: GossipSub
   /** The mesh's DHT: Kubo's LAN DHT protocol in a private network, our own prefix outside one */
@@ -235,6 +242,7 @@ function libp2pOptions (init: MeshNodeInit, privateKey: PrivateKey): CreateLibp2
     connectionMonitor: { pingTimeout: { minTimeout: PING_TIMEOUT_MS, maxTimeout: PING_TIMEOUT_MS } },
     services: {
       identify: identify(),
+      identifyPush: identifyPush(),
       ping: ping({ timeout: PING_TIMEOUT_MS, maxOutboundStreams: PING_STREAMS, maxInboundStreams: PING_STREAMS }),
       pubsub: gossipsub({ globalSignaturePolicy: 'StrictSign', allowPublishToZeroTopicPeers: true, emitSelf: false, ...gossipScoring() }),
       ...dhtServices(init.swarmKey != null)
