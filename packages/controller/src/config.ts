@@ -21,6 +21,16 @@ const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   }
   return Math.floor(Number(m[1]) * unit)
 })
+/** A share of --max-disk: 80 or 80% */
+const percent = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(String(v))
+  const value = Number(m?.[1])
+  if (m == null || !(value > 0 && value <= 100)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a percentage of --max-disk above 0 and at most 100, like 80%' })
+    return z.NEVER
+  }
+  return value
+})
 const bool = z.union([z.boolean(), z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off', ''])])
   .transform(v => v === true || v === '1' || v === 'true' || v === 'yes' || v === 'on')
 
@@ -45,6 +55,11 @@ export const ConfigSchema = z.object({
   maxUploadSize: size.default(16 * 1024 ** 3),
   /** Registry uploads are refused while the data dir's disk has less free space than this */
   minFreeDisk: size.default(1024 ** 3),
+  /** Bytes the data dir may take: garbage is collected and cached images evicted to stay within it */
+  maxDisk: size.optional(),
+  /** Percent of --max-disk: eviction stops below the low watermark and starts at the high one */
+  diskLowWatermark: percent.default(80),
+  diskHighWatermark: percent.default(90),
   registryPort: port.default(5005),
   peerstore: z.string().min(1).default('data/peerstore'),
   swarmKey: z.string().min(1).optional(),
@@ -93,6 +108,9 @@ const FLAGS = {
   'max-upload-sessions': 'maxUploadSessions',
   'max-upload-size': 'maxUploadSize',
   'min-free-disk': 'minFreeDisk',
+  'max-disk': 'maxDisk',
+  'disk-low-watermark': 'diskLowWatermark',
+  'disk-high-watermark': 'diskHighWatermark',
   peerstore: 'peerstore',
   'swarm-key': 'swarmKey',
   'force-pnet': 'forcePnet',
@@ -131,8 +149,19 @@ function finish (parsed: z.infer<typeof ConfigSchema>): Config {
   if (!isLoopback(config.apiHost) && config.apiToken == null) {
     throw new ConfigError('--api-host', `${config.apiHost} is not a loopback address: set an API token (--api-token or --api-token-file) to listen there`)
   }
+  checkDisk(config)
   const allowedHosts = (config.allowedHosts ?? '').split(',').map(h => h.trim().toLowerCase()).filter(h => h !== '')
   return { ...config, swarmKeyPath, writersPath, listen, allowedHosts }
+}
+
+function checkDisk (config: z.infer<typeof ConfigSchema>): void {
+  if (config.diskLowWatermark >= config.diskHighWatermark) {
+    throw new ConfigError('--disk-low-watermark', `${config.diskLowWatermark}% must be below --disk-high-watermark (${config.diskHighWatermark}%)`)
+  }
+  // the blocks are Kubo's there: its own Datastore.StorageMax and repo gc bound them
+  if (config.maxDisk != null && config.ipfsApi != null) {
+    throw new ConfigError('--max-disk', 'not supported with --ipfs-api: Kubo keeps the content; bound it with Kubo\'s Datastore.StorageMax and `ipfs repo gc` (or `ipfs daemon --enable-gc`)')
+  }
 }
 
 function readTokenFile (path: string | undefined): string | undefined {

@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  constants, contentBlockstore, createMeshNode, embeddedContent, heldBlocks, kuboContent, KuboPeering, type KuboPeer, loadPeerstore, loadSwarmKey,
-  type Content, type MeshNode, type Peer, type SwarmKey
+  collectedContent, collector as garbageCollector, constants, contentBlockstore, createMeshNode, embeddedContent, heldBlocks, kuboContent, KuboPeering, type KuboPeer, loadPeerstore, loadSwarmKey, pinnedBlocks,
+  type Collector, type Content, type MeshNode, type Peer, type SwarmKey
 } from '@distromash/p2pcomm'
 import {
   familiarName, createImporter, datastoreReferrersIndex, createRegistry, createRegistryClient, datastoreDigestIndex,
@@ -17,7 +17,8 @@ import type { ApiDeps } from './api/deps.js'
 import { resourceRoutes } from './api/resources.js'
 import type { Config } from './config.js'
 import { ImportJobs } from './images/jobs.js'
-import { cachedDiskUsage, createNodeMetrics, type NodeMetrics } from './metrics/index.js'
+import { DiskBudget, ImageCache, measureDisk, touchingCatalog } from './disk/index.js'
+import { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 import { dockerodeEngine } from './reconciler/docker.js'
 import { PinSet } from './reconciler/pin-set.js'
 import { Reconciler } from './reconciler/reconciler.js'
@@ -60,6 +61,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
   const hasDocker = await docker.platform() != null
   let ready = false
   let apiPort: number | undefined
+  // every new block asks the disk budget first (--max-disk); it is built once the content is
+  let disk: DiskBudget | undefined
   const mesh = await createMeshNode({
     dataDir: config.dataDir,
     listen: config.listen,
@@ -70,6 +73,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     policy: writePolicy(writers),
     // peers asking this node's block exchange get what its Kubo holds
     ...(kubo != null ? { served: heldBlocks(kubo) } : {}),
+    admitBlocks: bytes => { disk?.admit(bytes) },
     log,
     self: () => ({ version: VERSION, apiPort, registryPort: config.registryPort, docker: hasDocker, ...(ipfs != null ? { ipfs } : {}) })
   })
@@ -83,7 +87,9 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const records = new Records(mesh.store, mesh.peerId)
     const catalog = recordsCatalog(records)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
-    const content = kubo ?? embeddedContent({ helia: mesh.helia, localBlockstore: mesh.localBlockstore, exchange: mesh.blocks }, {
+    // embedded: unpinned blocks are garbage, collected and compacted away (Kubo collects its own)
+    const collector = kubo != null ? undefined : garbageCollector({ blockstore: mesh.localBlockstore, pinned: pinnedBlocks(mesh.helia.datastore) })
+    const embedded = (): Content => embeddedContent({ helia: mesh.helia, localBlockstore: mesh.localBlockstore, exchange: mesh.blocks }, {
       // pins read only their dag-pb nodes and check that raw leaves are here (every block that
       // reached the pack blockstore was hashed on its way in), not re-read every 256 KiB
       walker: leafSkippingWalker(),
@@ -92,12 +98,29 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       onPinned: async (cid, options) => { await mesh.providers.announce(cid, options) },
       onUnpinning: async (cid, options) => { await mesh.providers.withdraw(cid, options) }
     })
+    // writes, fetches and pins keep the collector off the blocks they have not pinned yet
+    const content = kubo ?? collectedContent(embedded(), collector as Collector, cid => { mesh.localBlockstore.touch(cid) })
     const pins = await PinSet.open(content, mesh.helia.datastore)
-    const metrics = nodeMetrics(mesh, records, content, () => reconciler.queue())
+    // with a budget, images no strategy assigns here any more stay as a cache, evicted least recently used
+    const cache = config.maxDisk != null ? new ImageCache(mesh.helia.datastore, pins) : undefined
+    disk = new DiskBudget({
+      limitBytes: config.maxDisk,
+      lowWatermark: config.diskLowWatermark / 100,
+      highWatermark: config.diskHighWatermark / 100,
+      measure: async () => await measureDisk(config.dataDir),
+      collector,
+      cache,
+      blocks: () => mesh.localBlockstore.usage(),
+      log
+    })
+    await disk.start()
+    const budget = disk
+    stack.push(async () => { await budget.stop() })
+    const metrics = nodeMetrics(mesh, records, budget, () => reconciler.queue())
     const jobs = imageJobs(config, mesh, content, catalog, digestIndex, pins, log)
     jobs.subscribe(metrics.importFinished)
 
-    const registry = await startRegistry(config, mesh, content, catalog, digestIndex, pins, log, metrics.registryRequest)
+    const registry = await startRegistry(config, mesh, content, cache != null ? touchingCatalog(catalog, cache) : catalog, digestIndex, pins, log, metrics.registryRequest)
     stack.push(async () => { await registry.close() })
 
     const livePeers = livePeersWithin(mesh, config.gracePeriod * 1000)
@@ -108,7 +131,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     stack.push(async () => { assigner.stop() })
     const reconciler = new Reconciler({
       peerId: mesh.peerId, records, resolve: async n => catalog.get(n), content,
-      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log, observer: metrics.replication
+      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log, observer: metrics.replication, ...(cache != null ? { cache } : {})
     })
     await reconciler.start()
     stack.push(async () => { await reconciler.stop() })
@@ -120,7 +143,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     })
 
     const app = createApp({
-      deps: apiDeps(mesh, content, records, authorization, () => ready),
+      deps: apiDeps(mesh, content, records, authorization, () => ready, budget),
       apiToken: config.apiToken,
       allowedHosts: config.allowedHosts,
       version: VERSION,
@@ -281,7 +304,7 @@ export class ContentBackendError extends Error {
 }
 
 /** GET /metrics: read from the mesh node, the records and the reconciler at each scrape */
-function nodeMetrics (mesh: MeshNode, records: Records, content: Content, reconcileQueue: () => { waiting: number, running: number }): NodeMetrics {
+function nodeMetrics (mesh: MeshNode, records: Records, disk: DiskBudget, reconcileQueue: () => { waiting: number, running: number }): NodeMetrics {
   return createNodeMetrics({
     version: VERSION,
     peers: async () => mesh.peers.list(),
@@ -290,12 +313,12 @@ function nodeMetrics (mesh: MeshNode, records: Records, content: Content, reconc
     storeKeys: async () => (await records.entries()).map(e => e.key),
     replicationStates: async () => (await records.statuses(mesh.peerId)).map(s => s.state),
     reconcileQueue,
-    // no disk budget yet: the hook for --max-disk
-    disk: cachedDiskUsage(async () => (await content.stat()).bytes, () => 0)
+    // the data dir as the disk budget measures it; limit 0 without --max-disk
+    disk: async () => { const { usedBytes, limitBytes } = disk.stats(); return { usedBytes, limitBytes: limitBytes ?? 0 } }
   })
 }
 
-function apiDeps (mesh: MeshNode, content: Content, records: Records, authorization: WriteAuthorization, ready: () => boolean): ApiDeps {
+function apiDeps (mesh: MeshNode, content: Content, records: Records, authorization: WriteAuthorization, ready: () => boolean, disk: DiskBudget): ApiDeps {
   const { kind, description } = content.backend
   const backend = content.backend.kind === 'kubo' ? { kind, description, url: content.backend.url } : { kind, description }
   return {
@@ -303,6 +326,7 @@ function apiDeps (mesh: MeshNode, content: Content, records: Records, authorizat
     identity: () => ({ peerId: mesh.peerId, addrs: mesh.multiaddrs(), privateNetwork: mesh.privateNetwork, version: VERSION, writeAuthorization: authorization, content: backend }),
     peers: async () => mesh.peers.list(),
     stats: () => mesh.stats(),
+    disk: () => disk.stats(),
     ready
   }
 }

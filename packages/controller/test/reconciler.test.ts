@@ -7,6 +7,7 @@ import { addFile, digestToRawCid, writeLayout, type Digest } from '@distromash/m
 import { MemoryDatastore } from 'datastore-core/memory'
 import type { Blockstore } from 'interface-blockstore'
 import { MemoryDockerEngine } from '../src/reconciler/memory-docker.js'
+import { ImageCache } from '../src/disk/image-cache.js'
 import { PinSet } from '../src/reconciler/pin-set.js'
 import { Reconciler } from '../src/reconciler/reconciler.js'
 import { Records, type StrategyRecord } from '../src/records/index.js'
@@ -131,6 +132,28 @@ describe('reconciler', () => {
     const left = []
     for await (const pin of content.pinned()) left.push(pin)
     expect(left).toEqual([])
+    await reconciler.stop()
+  })
+
+  it('with a disk budget, keeps the pins of an image no strategy assigns any more as a cache (owner cache:<image>), evictable', async () => {
+    const { image, records, docker, content, datastore, pins } = await setup()
+    const cache = new ImageCache(datastore, pins)
+    const reconciler = new Reconciler({ peerId: ME, records, resolve: async n => n === 'app:1' ? { cid: image.cid } : undefined, content, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000, cache })
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    expect(await cache.evictable()).toEqual([]) // assigned: never evicted
+    await records.deleteStrategy('s1')
+    await until(async () => (await records.status(ME, 'app:1')) === undefined, 'released')
+    expect(await docker.imageId('app:1')).toBeUndefined()
+    const kept = await pins.entries()
+    expect(kept.length).toBeGreaterThan(0)
+    for (const { cid, owners } of kept) {
+      expect(owners).toEqual(['cache:app:1'])
+      expect(await content.isPinned(cid)).toBe(true)
+    }
+    expect((await cache.evictable()).map(p => p.cid.toString()).sort()).toEqual(kept.map(p => p.cid.toString()).sort())
     await reconciler.stop()
   })
 

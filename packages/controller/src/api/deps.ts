@@ -1,4 +1,5 @@
 import type { Peer, ProviderStats, StoreStats } from '@distromash/p2pcomm'
+import type { DiskStats } from '../disk/budget.js'
 import type { Records } from '../records/records.js'
 import type { WriteAuthorization } from '../records/policy.js'
 
@@ -18,6 +19,8 @@ export interface ApiDeps {
   identity: () => Identity
   peers: () => Promise<Peer[]>
   stats: () => { store: StoreStats, connections: number, droppedAnnouncements: number, providers: ProviderStats }
+  /** Disk use of the data dir against --max-disk (absent in tests without a node) */
+  disk?: () => DiskStats
   /** false while the node is starting or stopping */
   ready: () => boolean
 }

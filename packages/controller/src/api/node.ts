@@ -35,6 +35,21 @@ const PeerSchema = z.object({
   }).optional()
 }).openapi('Peer')
 
+const DiskSchema = z.object({
+  usedBytes: z.number().openapi({ description: 'bytes the data dir takes on disk' }),
+  freeBytes: z.number().openapi({ description: 'bytes its file system has left' }),
+  limitBytes: z.number().optional().openapi({ description: '--max-disk, when set' }),
+  lowWatermarkBytes: z.number().optional().openapi({ description: 'eviction of cached images stops below this' }),
+  highWatermarkBytes: z.number().optional().openapi({ description: 'eviction of cached images starts at this' }),
+  full: z.boolean().openapi({ description: 'new blocks are refused: the limit is reached or the file system is full' }),
+  reason: z.string().optional().openapi({ example: '--max-disk 20.0 GiB reached (20.0 GiB used)' }),
+  collections: z.number().openapi({ description: 'garbage collections since start' }),
+  removedBytes: z.number().openapi({ description: 'bytes of unpinned blocks removed since start' }),
+  reclaimedBytes: z.number().openapi({ description: 'file bytes compaction gave back since start' }),
+  evictions: z.number().openapi({ description: 'cached images evicted since start' }),
+  lastCollectionAt: z.string().optional()
+}).openapi('DiskUsage', { description: 'Disk use of the data dir against --max-disk; garbage collection and cache eviction' })
+
 const HealthSchema = z.object({
   status: z.enum(['ok', 'unavailable']),
   peers: z.number(),
@@ -53,7 +68,8 @@ const HealthSchema = z.object({
   providers: z.object({
     announced: z.number(), failed: z.number(), queued: z.number()
   }).openapi({ description: 'DHT provider records for what this node pins: announced since start, failed (retried by the DHT), waiting' }),
-  writeAuthorization: WriteAuthorizationSchema
+  writeAuthorization: WriteAuthorizationSchema,
+  disk: DiskSchema.optional()
 }).openapi('Health')
 
 export function nodeRoutes (api: ApiRouter, deps: ApiDeps): void {
@@ -74,7 +90,7 @@ export function nodeRoutes (api: ApiRouter, deps: ApiDeps): void {
       const stats = deps.stats()
       const peers = (await deps.peers()).filter(p => !p.self && p.live).length
       const ok = deps.ready()
-      return new Reply(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', peers, ...stats, writeAuthorization: deps.identity().writeAuthorization })
+      return new Reply(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', peers, ...stats, writeAuthorization: deps.identity().writeAuthorization, ...(deps.disk != null ? { disk: deps.disk() } : {}) })
     }
   })
 }

@@ -52,11 +52,29 @@ export class PinSet {
 
   /** Release every pin this owner holds */
   async releaseAll (owner: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const mine: CID[] = []
-    for await (const { key, value } of this.datastore.query({ prefix: PREFIX }, options)) {
-      if (decode(value).includes(owner)) mine.push(CID.parse(key.baseNamespace()))
+    const mine = (await this.entries(options)).filter(e => e.owners.includes(owner))
+    for (const { cid } of mine) await this.release(cid, owner, options)
+  }
+
+  /** Gives every pin `from` holds to `to` instead (an image no strategy assigns any more, kept as a cache); the CIDs */
+  async handOver (from: string, to: string, options: { signal?: AbortSignal } = {}): Promise<CID[]> {
+    const moved: CID[] = []
+    for (const { cid, owners } of await this.entries(options)) {
+      if (!owners.includes(from)) continue
+      await this.serial(async () => {
+        const now = await this.owners(cid) ?? []
+        if (now.includes(from)) await this.write(cid, [...new Set(now.map(o => o === from ? to : o))])
+      })
+      moved.push(cid)
     }
-    for (const cid of mine) await this.release(cid, owner, options)
+    return moved
+  }
+
+  /** Every pin this set made, with its owners, from the datastore alone */
+  async entries (options: { signal?: AbortSignal } = {}): Promise<Array<{ cid: CID, owners: string[] }>> {
+    const out: Array<{ cid: CID, owners: string[] }> = []
+    for await (const { key, value } of this.datastore.query({ prefix: PREFIX }, options)) out.push({ cid: CID.parse(key.baseNamespace()), owners: decode(value) })
+    return out
   }
 
   /** Every direct and recursive pin of the backend, with what holds it ([] for pins made by others) */

@@ -22,6 +22,11 @@ export interface ReconcilerInit {
   /** host:port of this node's registry as the local engine reaches it */
   registry: string
   log: Logger
+  /**
+   * With a disk budget (--max-disk): an image no strategy assigns here any more keeps its pins as a
+   * cache (disk/image-cache.ts) instead of releasing them; they are evicted when room runs out
+   */
+  cache?: { keep: (image: string, options: { signal?: AbortSignal }) => Promise<void> }
   /** Images transferred at once */
   concurrency?: number
   intervalMs?: number
@@ -318,7 +323,8 @@ export class Reconciler {
       await this.init.docker.remove(image)
       await this.init.docker.remove(`${this.init.registry}/${image}`)
     }
-    await this.init.pins.releaseAll(image, { signal })
+    if (this.init.cache != null) await this.init.cache.keep(image, { signal })
+    else await this.init.pins.releaseAll(image, { signal })
     this.verified.delete(image)
     await this.init.records.deleteStatus(image)
   }

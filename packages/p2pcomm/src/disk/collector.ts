@@ -9,13 +9,19 @@ import type { CollectableBlockstore, CompactionReport, CompactOptions } from './
  * so a block a new pin reaches is never removed under it.
  */
 export interface Collector {
-  /** One pass: sweep, then compact; a pass already running is joined */
-  collect(options?: { signal?: AbortSignal }): Promise<CollectionReport>
+  /** One pass: sweep, then compact; a pass already running is joined (and its options hold) */
+  collect(options?: CollectOptions): Promise<CollectionReport>
   /** Protects every block written (or touched) from now until the returned release is called */
   hold(): () => void
   /** Runs `record` (a pin being recorded) while no sweep removes blocks */
   pinning<T>(record: () => Promise<T>): Promise<T>
   stats(): CollectorStats
+}
+
+export interface CollectOptions {
+  signal?: AbortSignal
+  /** How to compact after the sweep (default: the collector's init), or false: sweep only */
+  compact?: Omit<CompactOptions, 'signal'> | false
 }
 
 export interface CollectionReport {
@@ -68,7 +74,7 @@ class GarbageCollector implements Collector {
 
   constructor (private readonly components: CollectorComponents, private readonly init: CollectorInit) {}
 
-  async collect (options: { signal?: AbortSignal } = {}): Promise<CollectionReport> {
+  async collect (options: CollectOptions = {}): Promise<CollectionReport> {
     this.running ??= this.pass(options).finally(() => { this.running = undefined })
     return await this.running
   }
@@ -94,7 +100,7 @@ class GarbageCollector implements Collector {
     return { ...this.totals, running: this.running !== undefined }
   }
 
-  private async pass (options: { signal?: AbortSignal }): Promise<CollectionReport> {
+  private async pass (options: CollectOptions): Promise<CollectionReport> {
     const started = Date.now()
     const { blockstore } = this.components
     const candidates = [...blockstore.blocks()].filter(b => b.writtenAt < this.cutoff())
@@ -105,16 +111,18 @@ class GarbageCollector implements Collector {
       options.signal?.throwIfAborted()
       const batch = candidates.slice(i, i + batchSize)
       const removed = await this.exclusive(async () => {
-        const pinned = await this.components.pinned(batch.map(b => b.cid), options)
+        const pinned = await this.components.pinned(batch.map(b => b.cid), { signal: options.signal })
         // the cutoff again: a hold begun or a block touched since the candidates were listed
         const cutoff = this.cutoff()
         const garbage = batch.filter((b, j) => pinned[j] !== true && b.writtenAt < cutoff)
-        return await blockstore.remove(garbage.map(b => b.cid), { ...options, writtenBefore: cutoff })
+        return await blockstore.remove(garbage.map(b => b.cid), { signal: options.signal, writtenBefore: cutoff })
       })
       removedBlocks += removed.blocks
       removedBytes += removed.bytes
     }
-    const compaction = await blockstore.compact({ ...this.init.compact, signal: options.signal })
+    const compaction = options.compact === false
+      ? { packs: 0, relocatedBlocks: 0, relocatedBytes: 0, reclaimedBytes: 0 }
+      : await blockstore.compact({ ...(options.compact ?? this.init.compact), signal: options.signal })
     this.totals.collections++
     this.totals.removedBlocks += removedBlocks
     this.totals.removedBytes += removedBytes

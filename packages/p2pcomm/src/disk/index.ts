@@ -1,5 +1,5 @@
 export { DiskFullError, isNoSpace } from './errors.js'
 export type { CollectableBlockstore, StoredBlock, RemoveOptions, CompactOptions, CompactionReport, BlockUsage } from './collectable.js'
-export { collector, type Collector, type CollectionReport, type CollectorStats, type CollectorComponents, type CollectorInit } from './collector.js'
+export { collector, type Collector, type CollectionReport, type CollectOptions, type CollectorStats, type CollectorComponents, type CollectorInit } from './collector.js'
 export { collectedContent } from './collected-content.js'
 export { MemoryCollectable } from './memory.js'
