@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react'
 import { useHealth, useIdentity, useImages, usePeers, useReplication, useStrategies } from '../api/hooks'
 import { StateBadge } from '../components/cell-view'
+import { DiskUsageView, type DiskUsage } from '../components/disk-usage'
 import { LoadState } from '../components/load-state'
 import { Stat } from '../components/stat'
 import { summaryByImage } from '../lib/matrix'
@@ -15,6 +16,8 @@ export function OverviewPage (): ReactNode {
   const replication = useReplication()
   const id = identity.data
   const h = health.data
+  // read structurally: the generated Health type gains `disk` when types.ts is regenerated
+  const disk = (h as { disk?: DiskUsage } | undefined)?.disk
   const others = peers.data?.filter(p => !p.self) ?? []
   const summary = summaryByImage(replication.data?.cells ?? [])
   return (
@@ -55,6 +58,7 @@ export function OverviewPage (): ReactNode {
               <dt>Connections</dt><dd>{h.connections}</dd>
               <dt>Store keys</dt><dd>{h.store.keys}</dd>
               <dt>Remote updates</dt><dd>{h.store.remoteUpdates}</dd>
+              {disk != null && <><dt>Disk</dt><dd><DiskUsageView disk={disk} /></dd></>}
               <dt>Dropped records</dt><dd>{h.store.droppedMessages}{h.store.droppedMessages > 0 && h.store.dropped != null && <> ({dropSummary(h.store.dropped)})</>}; {h.droppedAnnouncements} announcements</dd>
             </dl>
           )}

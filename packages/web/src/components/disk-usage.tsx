@@ -1,0 +1,28 @@
+import type { ReactNode } from 'react'
+import { formatBytes } from '../lib/format'
+
+/** /health's disk: the data dir against --max-disk (the shape of the API's DiskUsage schema) */
+export interface DiskUsage {
+  usedBytes: number
+  freeBytes: number
+  limitBytes?: number
+  full: boolean
+  reason?: string
+  evictions: number
+  reclaimedBytes: number
+}
+
+/** "1.2 GB of 20 GB (6 %)", or "1.2 GB (no limit), 50 GB free"; full in red with its reason */
+export function DiskUsageView ({ disk }: { disk: DiskUsage }): ReactNode {
+  const { usedBytes, limitBytes, freeBytes } = disk
+  const use = limitBytes != null
+    ? <>{formatBytes(usedBytes)} of {formatBytes(limitBytes)} ({Math.round(100 * usedBytes / limitBytes)} %)</>
+    : <>{formatBytes(usedBytes)} (no limit), {formatBytes(freeBytes)} free</>
+  return (
+    <span className={disk.full ? 'error-text' : undefined} data-testid="disk-usage">
+      {use}
+      {disk.full && <> — full: {disk.reason}</>}
+      {disk.evictions > 0 && <span className="muted">; {disk.evictions} cached images evicted</span>}
+    </span>
+  )
+}
