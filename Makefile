@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_ARGS ?=
 
-.PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution bench-abuse bench-scale
+.PHONY: run run-all test build install clean swarm-key bench-propagation bench-registry bench-import bench-distribution bench-abuse bench-scale bench-transfer
 
 # npm install follows the committed lockfile and, as long as it is what npm install writes, leaves
 # it untouched (scripts/check-lockfile.sh, run by .ci/run, fails otherwise; npm ci accepts it too).
@@ -43,6 +43,10 @@ bench-registry: build
 
 bench-import: build
 	node bench/import.mjs
+
+## One node fetching a ≥ 256 MiB image from another (private network on) vs skopeo from docker-registry
+bench-transfer: build
+	node bench/transfer.mjs
 
 bench-abuse: build
 	node bench/abuse.mjs

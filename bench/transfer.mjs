@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// bench/transfer: how fast, and at what CPU cost, one node fetches an image from another, against
+// skopeo copying the same image from docker-registry over plain HTTP (issue 15).
+// Two DistroMash nodes on loopback, private network on (a swarm key): the seed imports a random
+// image (≥ 256 MiB) from docker-registry; each mesh run starts a fresh puller (empty data dir,
+// bootstrapped to the seed) and assigns it the image with a target strategy. No Docker: the time
+// runs from the strategy's POST to the puller's cell reading `pinned`. Each skopeo run copies the
+// same image `docker://docker-registry oci:<fresh dir>`. The two alternate (ABBA…), R runs each.
+// Prints medians and spread, the speed ratio (skopeo time / mesh time, target ≥ 0.8×) and the
+// mesh's CPU-seconds per GiB moved (seed + puller, from /proc, target ≤ 6), skopeo's beside it.
+// --profile: both nodes run with --cpu-prof; prints the top functions by self time of each side.
+// Needs /usr/bin/docker-registry, skopeo and a build (`npx tsc -b`).
+//
+// Makefile:
+//   bench-transfer: build
+//   	node bench/transfer.mjs
+// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--no-pnet]
+import { spawn } from 'node:child_process'
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  BIN, MiB, cpuSeconds, describe, importImage, loadAverage, median, mkdirp, pushRandomImage, requireBinaries, runBench, sh, sleep,
+  startDockerRegistry, startNode, tempDir, timed
+} from './lib/bench.mjs'
+import { printProfile } from './lib/profile.mjs'
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' },
+    profile: { type: 'boolean', default: false }, 'no-pnet': { type: 'boolean', default: false }
+  }
+})
+const RUNS = Number(values.runs)
+const SPEED_TARGET = 0.8
+const CPU_TARGET = 6
+const REPO = 'bench/transfer'
+const TAG = 'v1'
+const GiB = 1024 * MiB
+
+await runBench(async () => {
+  requireBinaries('/usr/bin/docker-registry', '/usr/bin/skopeo')
+  console.log(`load average at start: ${await loadAverage()}`)
+  const dir = await tempDir('dm-bench-transfer-')
+  const upstream = await startDockerRegistry()
+  const image = await pushRandomImage(upstream.url, REPO, TAG, { layers: Number(values.layers), layerMiB: Number(values['layer-mib']) })
+  console.log(`image ${REPO}:${TAG}: ${image.layers} random layers, ${(image.size / MiB).toFixed(1)} MiB`)
+
+  const swarmKey = join(dir, 'swarm.key')
+  await writeFile(swarmKey, await sh(BIN, ['swarm-key']) + '\n')
+  const keyArgs = values['no-pnet'] ? [] : ['--swarm-key', swarmKey]
+  const profiles = { seed: await mkdirp(join(dir, 'prof-seed')), puller: await mkdirp(join(dir, 'prof-puller')) }
+  const profileFlags = side => values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : []
+  const seed = await startNode({ dataDir: await mkdirp(join(dir, 'seed')), upstream: upstream.url, args: keyArgs, nodeFlags: profileFlags('seed') })
+  const { ms: importMs, result: imported } = await timed(async () => importImage(seed, REPO, TAG))
+  console.log(`imported into the seed in ${(importMs / 1000).toFixed(2)} s: ${imported.cid}; private network ${values['no-pnet'] ? 'off' : 'on'}`)
+  const peerstore = join(dir, 'peerstore')
+  await writeFile(peerstore, seed.multiaddr + '\n')
+
+  const runs = { mesh: [], skopeo: [] }
+  const cpu = { mesh: [], skopeo: [] }
+  for (let i = 0; i < RUNS * 2; i++) {
+    // ABBA: each contender goes first as often as second
+    const which = (i % 4 === 0 || i % 4 === 3) ? 'mesh' : 'skopeo'
+    const r = which === 'mesh' ? await meshRun(seed, peerstore, keyArgs, profileFlags('puller'), join(dir, `puller-${i}`)) : await skopeoRun(upstream, join(dir, `oci-${i}`))
+    runs[which].push(r.ms)
+    cpu[which].push(r.cpuSeconds / (image.size / GiB))
+    console.log(`  ${which.padEnd(6)} ${(r.ms / 1000).toFixed(2)} s  ${(image.size / MiB / (r.ms / 1000)).toFixed(0)} MiB/s  ${r.cpuSeconds.toFixed(1)} CPU-s (${(r.cpuSeconds / (image.size / GiB)).toFixed(1)} per GiB)`)
+  }
+  await seed.stop()
+  const speed = median(runs.skopeo) / median(runs.mesh)
+  const meshCpu = median(cpu.mesh)
+  console.log(`\nmesh   (seed → puller, to pinned): ${describe(runs.mesh)}; ${(image.size / MiB / (median(runs.mesh) / 1000)).toFixed(0)} MiB/s`)
+  console.log(`skopeo (docker-registry → oci:):   ${describe(runs.skopeo)}; ${(image.size / MiB / (median(runs.skopeo) / 1000)).toFixed(0)} MiB/s`)
+  console.log(`speed: mesh ${speed.toFixed(2)}× skopeo's (target ≥ ${SPEED_TARGET}×) ${speed >= SPEED_TARGET ? 'PASS' : 'FAIL'}`)
+  console.log(`CPU per GiB moved: mesh ${meshCpu.toFixed(1)} s (seed + puller; min ${Math.min(...cpu.mesh).toFixed(1)}, max ${Math.max(...cpu.mesh).toFixed(1)}; target ≤ ${CPU_TARGET}) ${meshCpu <= CPU_TARGET ? 'PASS' : 'FAIL'}; skopeo + docker-registry ${median(cpu.skopeo).toFixed(1)} s`)
+  console.log(`load average at end: ${await loadAverage()}`)
+  if (values.profile) {
+    await printProfile(profiles.seed, 'seed (serving every mesh run, and its import)')
+    await printProfile(profiles.puller, 'pullers (every mesh run, from start to stop)')
+  }
+})
+
+/** A fresh puller assigned the image by a target strategy: time and CPU from the POST to `pinned` */
+async function meshRun (seed, peerstore, keyArgs, nodeFlags, dataDir) {
+  const puller = await startNode({ dataDir: await mkdirp(dataDir), args: [...keyArgs, '--peerstore', peerstore], nodeFlags })
+  await until(`the seed lists the puller as live`, async () => (await api(seed, '/api/v1/peers')).some(p => p.id === puller.peerId && p.live))
+  const cpu0 = cpuSeconds(seed.pid) + cpuSeconds(puller.pid)
+  const t0 = performance.now()
+  const strategy = await api(seed, '/api/v1/strategy', { method: 'POST', body: { type: 'target', nametag: `${REPO}:${TAG}`, target: puller.peerId, execute: true } })
+  await until('the puller pinned the image', async () => {
+    const cell = (await api(puller, '/api/v1/replication')).cells.find(c => c.peerId === puller.peerId)
+    if (cell?.state === 'failed') throw new Error(`replication failed: ${cell.error}`)
+    return cell?.state === 'pinned'
+  }, 10)
+  const ms = performance.now() - t0
+  const cpuSecondsUsed = cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0
+  await api(seed, `/api/v1/strategy/${encodeURIComponent(strategy.key)}`, { method: 'DELETE' })
+  await puller.stop()
+  await rm(dataDir, { recursive: true, force: true })
+  return { ms, cpuSeconds: cpuSecondsUsed }
+}
+
+/** skopeo copy of the same image; CPU is skopeo's (from time(1)) and docker-registry's */
+async function skopeoRun (upstream, out) {
+  const timesFile = `${out}.time`
+  const registry0 = cpuSeconds(upstream.pid)
+  const t0 = performance.now()
+  await new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-o', timesFile, '-f', '%U %S', 'skopeo', 'copy', '--quiet', '--src-tls-verify=false', `docker://${upstream.host}/${REPO}:${TAG}`, `oci:${out}:${TAG}`], { stdio: 'inherit' })
+    child.once('exit', code => { code === 0 ? resolve() : reject(new Error(`skopeo exited ${code}`)) })
+  })
+  const ms = performance.now() - t0
+  const [user, system] = (await readFile(timesFile, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number)
+  const cpu = user + system + cpuSeconds(upstream.pid) - registry0
+  await rm(out, { recursive: true, force: true })
+  return { ms, cpuSeconds: cpu }
+}
+
+async function api (node, path, { method = 'GET', body } = {}) {
+  const res = await fetch(`${node.api}${path}`, { method, headers: body == null ? {} : { 'content-type': 'application/json' }, body: body == null ? undefined : JSON.stringify(body) })
+  const text = await res.text()
+  if (res.status >= 400) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`)
+  return text === '' ? undefined : JSON.parse(text)
+}
+
+async function until (what, check, everyMs = 100, timeoutMs = 300_000) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await sleep(everyMs)
+  }
+}
