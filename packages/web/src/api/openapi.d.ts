@@ -1372,6 +1372,33 @@ export interface components {
                 queued: number;
             };
             writeAuthorization: components["schemas"]["WriteAuthorization"];
+            disk?: components["schemas"]["DiskUsage"];
+        };
+        /** @description Disk use of the data dir against --max-disk; garbage collection and cache eviction */
+        DiskUsage: {
+            /** @description bytes the data dir takes on disk */
+            usedBytes: number;
+            /** @description bytes its file system has left */
+            freeBytes: number;
+            /** @description --max-disk, when set */
+            limitBytes?: number;
+            /** @description eviction of cached images stops below this */
+            lowWatermarkBytes?: number;
+            /** @description eviction of cached images starts at this */
+            highWatermarkBytes?: number;
+            /** @description new blocks are refused: the limit is reached or the file system is full */
+            full: boolean;
+            /** @example --max-disk 20.0 GiB reached (20.0 GiB used) */
+            reason?: string;
+            /** @description garbage collections since start */
+            collections: number;
+            /** @description bytes of unpinned blocks removed since start */
+            removedBytes: number;
+            /** @description file bytes compaction gave back since start */
+            reclaimedBytes: number;
+            /** @description cached images evicted since start */
+            evictions: number;
+            lastCollectionAt?: string;
         };
         StoreEntry: {
             key: string;

@@ -11,6 +11,8 @@ export type ContentBackend = Schemas['ContentBackend']
 export type Identity = Schemas['Identity']
 export type Health = Schemas['Health']
 export type DropReason = keyof Health['store']['dropped']
+/** The data dir's disk use against --max-disk, garbage collection and eviction (in Health) */
+export type DiskUsage = Schemas['DiskUsage']
 export type Peer = Schemas['Peer']
 export type StoreEntry = Schemas['StoreEntry']
 export type ImageRecord = Schemas['ImageRecord']

@@ -1,16 +1,9 @@
 import type { ReactNode } from 'react'
+import type { DiskUsage as ApiDiskUsage } from '../api/types'
 import { formatBytes } from '../lib/format'
 
-/** /health's disk: the data dir against --max-disk (the shape of the API's DiskUsage schema) */
-export interface DiskUsage {
-  usedBytes: number
-  freeBytes: number
-  limitBytes?: number
-  full: boolean
-  reason?: string
-  evictions: number
-  reclaimedBytes: number
-}
+/** What the view shows of /health's disk (the API's DiskUsage, generated) */
+export type DiskUsage = Pick<ApiDiskUsage, 'usedBytes' | 'freeBytes' | 'limitBytes' | 'full' | 'reason' | 'evictions' | 'reclaimedBytes'>
 
 /** "1.2 GB of 20 GB (6 %)", or "1.2 GB (no limit), 50 GB free"; full in red with its reason */
 export function DiskUsageView ({ disk }: { disk: DiskUsage }): ReactNode {
