@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react'
 import { useHealth, useIdentity, useImages, usePeers, useReplication, useStrategies } from '../api/hooks'
 import { StateBadge } from '../components/cell-view'
-import { DiskUsageView, type DiskUsage } from '../components/disk-usage'
+import { DiskUsageView } from '../components/disk-usage'
 import { LoadState } from '../components/load-state'
 import { Stat } from '../components/stat'
 import { summaryByImage } from '../lib/matrix'
@@ -16,8 +16,7 @@ export function OverviewPage (): ReactNode {
   const replication = useReplication()
   const id = identity.data
   const h = health.data
-  // read structurally: the generated Health type gains `disk` when types.ts is regenerated
-  const disk = (h as { disk?: DiskUsage } | undefined)?.disk
+  const disk = h?.disk
   const others = peers.data?.filter(p => !p.self) ?? []
   const summary = summaryByImage(replication.data?.cells ?? [])
   return (
