@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BLOCKS_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
 import { ownersOf, swarmFetch } from '../src/blocks/swarm-fetch.js'
-import { awaitingFetches, createMeshNode, localFirst, type MeshNode } from '../src/index.js'
+import { awaitingFetches, createMeshNode, DiskFullError, localFirst, type MeshNode } from '../src/index.js'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 
 interface Block { cid: CID, bytes: Uint8Array }
@@ -82,12 +82,12 @@ describe('swarm fetch between real libp2p nodes', () => {
   let holder: MeshNode, a: MeshNode, b: MeshNode
   let blocks: Block[]
 
-  async function node (bootstrap: string[] = []): Promise<MeshNode> {
+  async function node (bootstrap: string[] = [], admitBlocks?: (bytes: number) => void): Promise<MeshNode> {
     const dataDir = await mkdtemp(join(tmpdir(), 'dm-blocks-'))
     dirs.push(dataDir)
     return createMeshNode({
       dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: bootstrap.map(a => multiaddr(a)),
-      self: () => ({ version: 'test', docker: false }), log: pino({ level: 'silent' })
+      self: () => ({ version: 'test', docker: false }), log: pino({ level: 'silent' }), admitBlocks
     })
   }
 
@@ -186,6 +186,19 @@ describe('swarm fetch between real libp2p nodes', () => {
     release()
     await waiting
     expect(order).toEqual(['stored', 'read', 'released'])
+  }, 30_000)
+
+  it('fails a fetch whose blocks this node cannot store (disk full), instead of blaming the peer and asking forever', async () => {
+    const full = await node(holder.multiaddrs(), () => { throw new DiskFullError('disk full: no space left on the device of /data (ENOSPC)') })
+    try {
+      await full.libp2p.dial(multiaddr(holder.multiaddrs()[0] as string))
+      const cids = blocks.slice(0, 4).map(b => b.cid)
+      await expect(full.blocks.request(holder.peerId, cids)).rejects.toThrow(/^disk full: no space left/)
+      await expect(swarmFetch(full.blocks, cids, { self: full.peerId, holders: [holder.peerId], pullers: [] })).rejects.toBeInstanceOf(DiskFullError)
+      expect(full.blocks.stats().failedRequests).toBe(0)
+    } finally {
+      await full.stop()
+    }
   }, 30_000)
 
   it('retries a holder whose first requests fail, instead of giving up on it', async () => {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import { concat } from 'uint8arrays/concat'
 import { toString } from 'uint8arrays/to-string'
 import { BLOCKS_PROTOCOL } from '../constants.js'
+import { DiskFullError } from '../disk/errors.js'
 import {
   BlockRequestError, DONT_HAVE, HAVE, MAX_BATCH, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, encodeRequest, verifyBlock
 } from './protocol.js'
@@ -156,6 +157,9 @@ export class BlockExchange {
     } catch (err) {
       stream?.abort(err as Error)
       if (options.signal?.aborted === true) throw err
+      // this node cannot keep what it asked for: no other peer (nor bitswap) can help, and taken
+      // for the peer's failure the fetch went on asking forever; the fetch fails, saying why
+      if (err instanceof DiskFullError) throw err
       this.failedRequests++
       this.init.log.info({ peer, err: (err as Error).message, blocks: cids.length - next, ms: Date.now() - started }, 'block request failed')
       return { missing: [...missing, ...cids.slice(next)], failed: true }
