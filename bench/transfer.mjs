@@ -16,6 +16,7 @@
 //   	node bench/transfer.mjs
 // Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--no-pnet]
 import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -86,15 +87,23 @@ async function meshRun (seed, peerstore, keyArgs, nodeFlags, dataDir) {
   const puller = await startNode({ dataDir: await mkdirp(dataDir), args: [...keyArgs, '--peerstore', peerstore], nodeFlags })
   await until(`the seed lists the puller as live`, async () => (await api(seed, '/api/v1/peers')).some(p => p.id === puller.peerId && p.live))
   const cpu0 = cpuSeconds(seed.pid) + cpuSeconds(puller.pid)
+  const threads0 = { seed: cpuByThread(seed.pid), puller: cpuByThread(puller.pid) }
   const t0 = performance.now()
   const strategy = await api(seed, '/api/v1/strategy', { method: 'POST', body: { type: 'target', nametag: `${REPO}:${TAG}`, target: puller.peerId, execute: true } })
+  // the puller's CPU in each state its cell passes through (fetching: blocks arriving; then pinning)
+  const phases = []
   await until('the puller pinned the image', async () => {
     const cell = (await api(puller, '/api/v1/replication')).cells.find(c => c.peerId === puller.peerId)
     if (cell?.state === 'failed') throw new Error(`replication failed: ${cell.error}`)
-    return cell?.state === 'pinned'
+    const state = cell?.state ?? 'unassigned'
+    if (phases.at(-1)?.state !== state) phases.push({ state, at: performance.now(), cpu: cpuSeconds(puller.pid) })
+    return state === 'pinned'
   }, 10)
+  console.log(`    puller by state: ${phases.slice(0, -1).map((p, i) => `${p.state} ${((phases[i + 1].at - p.at) / 1000).toFixed(2)} s ${(phases[i + 1].cpu - p.cpu).toFixed(2)} CPU-s`).join(', ')}`)
   const ms = performance.now() - t0
   const cpuSecondsUsed = cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0
+  const threads = { seed: threadDelta(threads0.seed, cpuByThread(seed.pid)), puller: threadDelta(threads0.puller, cpuByThread(puller.pid)) }
+  for (const side of ['seed', 'puller']) console.log(`    ${side} CPU-s by thread: ${threads[side]}`)
   await api(seed, `/api/v1/strategy/${encodeURIComponent(strategy.key)}`, { method: 'DELETE' })
   await puller.stop()
   await rm(dataDir, { recursive: true, force: true })
@@ -115,6 +124,26 @@ async function skopeoRun (upstream, out) {
   const cpu = user + system + cpuSeconds(upstream.pid) - registry0
   await rm(out, { recursive: true, force: true })
   return { ms, cpuSeconds: cpu }
+}
+
+/** CPU seconds of a process's main thread and of its other threads, from /proc/<pid>/task */
+function cpuByThread (pid) {
+  const byName = new Map()
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      // Node names no threads of its own: the main one (the event loop) against all the others
+      // (libuv's pool: file I/O, hashing; V8's: GC, compilation)
+      const name = Number(tid) === pid ? 'main' : 'others'
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100)
+    } catch {} // the thread ended meanwhile
+  }
+  return byName
+}
+
+function threadDelta (before, after) {
+  return [...after].map(([name, s]) => [name, s - (before.get(name) ?? 0)]).filter(([, s]) => s >= 0.05)
+    .sort((a, b) => b[1] - a[1]).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')
 }
 
 async function api (node, path, { method = 'GET', body } = {}) {
