@@ -11,6 +11,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { followStoreEvents } from './lib/bench.mjs'
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '10' }, writes: { type: 'string', default: '50' } } })
 const N = Number(values.nodes)
@@ -38,28 +39,7 @@ async function startNode (dir, i, swarmKey, peerstore) {
 }
 
 /** Follow a node's event stream; calls onKey(key, time) for every store change */
-async function follow (node, onKey, signal) {
-  const res = await fetch(`${node.url}/api/v1/events`, { signal })
-  const reader = res.body.getReader()
-  const decoder = new TextDecoder()
-  let buf = ''
-  ;(async () => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read()
-        if (done) return
-        const now = performance.now()
-        buf += decoder.decode(value, { stream: true })
-        let end
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, end); buf = buf.slice(end + 2)
-          const data = /^data: (.*)$/m.exec(frame)?.[1]
-          if (data != null) onKey(JSON.parse(data).key, now)
-        }
-      }
-    } catch { /* aborted */ }
-  })()
-}
+const follow = async (node, onKey, signal) => { await followStoreEvents(node.url, onKey, signal) }
 
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)] }
 const rssMb = async pid => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))[1]) / 1024

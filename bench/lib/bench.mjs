@@ -342,6 +342,38 @@ export async function pushRandomImage (registryUrl, repo, tag, { layers = 6, lay
   return { size: descriptors.reduce((s, d) => s + d.size, 0) + config.length + manifest.length, layers: descriptors.length, digest: put.headers['docker-content-digest'], manifestSize: manifest.length }
 }
 
+// ---------------------------------------------------------------- a node's event stream
+
+/**
+ * Follows a node's `/api/v1/events`; calls onKey(key, time) for every store change, time taken as
+ * the chunk arrives (before parsing). Resolves once the stream is open; ends with `signal`.
+ */
+export async function followStoreEvents (apiUrl, onKey, signal, headers = {}) {
+  const res = await fetch(`${apiUrl}/api/v1/events`, { signal, headers })
+  if (res.body == null) throw new Error(`no event stream from ${apiUrl}`)
+  const reader = res.body.getReader()
+  const decoder = new TextDecoder()
+  let buf = ''
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) return
+        const now = performance.now()
+        buf += decoder.decode(value, { stream: true })
+        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+          const frame = buf.slice(0, end)
+          buf = buf.slice(end + 2)
+          // store events only: other events (peers, identity, jobs) carry no key
+          const data = /^data: (.*)$/m.exec(frame)?.[1]
+          const key = data == null ? undefined : JSON.parse(data).key
+          if (typeof key === 'string') onKey(key, now)
+        }
+      }
+    } catch { /* aborted */ }
+  })()
+}
+
 // ---------------------------------------------------------------- statistics and reporting
 
 export const median = xs => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }

@@ -4,7 +4,7 @@ import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 // @ts-expect-error plain ESM without types: the cleanup stack (failure, Ctrl-C), the random image
-import { onCleanup, pushRandomImage, runBench } from '../lib/bench.mjs'
+import { followStoreEvents, onCleanup, pushRandomImage, runBench } from '../lib/bench.mjs'
 import { newSwarmKey, startRegistry } from '../../test/helpers/cluster.js'
 import { Host } from '../../test/helpers/hosts.js'
 import { cleanupStale, createLan, sh, type Lan, type LanHost } from '../../test/helpers/netns.js'
@@ -213,28 +213,7 @@ async function explainMissing (hosts: Host[], labels: string[]): Promise<void> {
 
 /** Follows a node's /api/v1/events; calls onKey(key, time) for every store change */
 async function follow (h: Host, onKey: (key: string, at: number) => void, signal: AbortSignal): Promise<void> {
-  const res = await fetch(`${h.apiUrl}/api/v1/events`, { signal, headers: { authorization: `Bearer ${h.config.apiToken}` } })
-  if (res.body == null) throw new Error(`no event stream from ${h.label}`)
-  const reader = res.body.getReader()
-  const decoder = new TextDecoder()
-  let buf = ''
-  void (async () => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read()
-        if (done) return
-        const now = performance.now()
-        buf += decoder.decode(value, { stream: true })
-        let end
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, end)
-          buf = buf.slice(end + 2)
-          const data = /^data: (.*)$/m.exec(frame)?.[1]
-          if (data != null) onKey((JSON.parse(data) as { key: string }).key, now)
-        }
-      }
-    } catch { /* aborted */ }
-  })()
+  await followStoreEvents(h.apiUrl, onKey, signal, { authorization: `Bearer ${h.config.apiToken}` })
 }
 
 /** bench/propagation's measure, over the namespaces: W writes round-robin, each timed until every other node's event stream shows it */
