@@ -8,13 +8,14 @@
 // same image `docker://docker-registry oci:<fresh dir>`. The two alternate (ABBA…), R runs each.
 // Prints medians and spread, the speed ratio (skopeo time / mesh time, target ≥ 0.8×) and the
 // mesh's CPU-seconds per GiB moved (seed + puller, from /proc, target ≤ 6), skopeo's beside it.
-// --profile: both nodes run with --cpu-prof; prints the top functions by self time of each side.
+// --profile: both nodes run with --cpu-prof; prints the top functions by self time of each side and
+// who called the heaviest (--profile-dir DIR: the same, the profiles kept in DIR).
 // Needs /usr/bin/docker-registry, skopeo and a build (`npx tsc -b`).
 //
 // Makefile:
 //   bench-transfer: build
 //   	node bench/transfer.mjs
-// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--no-pnet]
+// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--no-pnet]
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
@@ -29,7 +30,7 @@ import { printProfile } from './lib/profile.mjs'
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' },
-    profile: { type: 'boolean', default: false }, 'no-pnet': { type: 'boolean', default: false }
+    profile: { type: 'boolean', default: false }, 'profile-dir': { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }
   }
 })
 const RUNS = Number(values.runs)
@@ -50,8 +51,10 @@ await runBench(async () => {
   const swarmKey = join(dir, 'swarm.key')
   await writeFile(swarmKey, await sh(BIN, ['swarm-key']) + '\n')
   const keyArgs = values['no-pnet'] ? [] : ['--swarm-key', swarmKey]
-  const profiles = { seed: await mkdirp(join(dir, 'prof-seed')), puller: await mkdirp(join(dir, 'prof-puller')) }
-  const profileFlags = side => values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : []
+  // --profile-dir keeps the profiles after the run (`node bench/lib/profile.mjs DIR` summarises them again)
+  const profileRoot = values['profile-dir'] ?? dir
+  const profiles = { seed: await mkdirp(join(profileRoot, 'prof-seed')), puller: await mkdirp(join(profileRoot, 'prof-puller')) }
+  const profileFlags = side => values.profile || values['profile-dir'] != null ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : []
   const seed = await startNode({ dataDir: await mkdirp(join(dir, 'seed')), upstream: upstream.url, args: keyArgs, nodeFlags: profileFlags('seed') })
   const { ms: importMs, result: imported } = await timed(async () => importImage(seed, REPO, TAG))
   console.log(`imported into the seed in ${(importMs / 1000).toFixed(2)} s: ${imported.cid}; private network ${values['no-pnet'] ? 'off' : 'on'}`)
@@ -76,7 +79,7 @@ await runBench(async () => {
   console.log(`speed: mesh ${speed.toFixed(2)}× skopeo's (target ≥ ${SPEED_TARGET}×) ${speed >= SPEED_TARGET ? 'PASS' : 'FAIL'}`)
   console.log(`CPU per GiB moved: mesh ${meshCpu.toFixed(1)} s (seed + puller; min ${Math.min(...cpu.mesh).toFixed(1)}, max ${Math.max(...cpu.mesh).toFixed(1)}; target ≤ ${CPU_TARGET}) ${meshCpu <= CPU_TARGET ? 'PASS' : 'FAIL'}; skopeo + docker-registry ${median(cpu.skopeo).toFixed(1)} s`)
   console.log(`load average at end: ${await loadAverage()}`)
-  if (values.profile) {
+  if (values.profile || values['profile-dir'] != null) {
     await printProfile(profiles.seed, 'seed (serving every mesh run, and its import)')
     await printProfile(profiles.puller, 'pullers (every mesh run, from start to stop)')
   }
@@ -99,8 +102,8 @@ async function meshRun (seed, peerstore, keyArgs, nodeFlags, dataDir) {
     if (phases.at(-1)?.state !== state) phases.push({ state, at: performance.now(), cpu: cpuSeconds(puller.pid) })
     return state === 'pinned'
   }, 10)
-  console.log(`    puller by state: ${phases.slice(0, -1).map((p, i) => `${p.state} ${((phases[i + 1].at - p.at) / 1000).toFixed(2)} s ${(phases[i + 1].cpu - p.cpu).toFixed(2)} CPU-s`).join(', ')}`)
   const ms = performance.now() - t0
+  console.log(`    puller by state: ${phases.slice(0, -1).map((p, i) => `${p.state} ${((phases[i + 1].at - p.at) / 1000).toFixed(2)} s ${(phases[i + 1].cpu - p.cpu).toFixed(2)} CPU-s`).join(', ')}; ${await stages(puller)}`)
   const cpuSecondsUsed = cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0
   const threads = { seed: threadDelta(threads0.seed, cpuByThread(seed.pid)), puller: threadDelta(threads0.puller, cpuByThread(puller.pid)) }
   for (const side of ['seed', 'puller']) console.log(`    ${side} CPU-s by thread: ${threads[side]}`)
@@ -108,6 +111,13 @@ async function meshRun (seed, peerstore, keyArgs, nodeFlags, dataDir) {
   await puller.stop()
   await rm(dataDir, { recursive: true, force: true })
   return { ms, cpuSeconds: cpuSecondsUsed }
+}
+
+/** The puller's own timing of its replication stages (fetch: blocks from peers; pin), from its /metrics */
+async function stages (node) {
+  const text = await (await fetch(`${node.api}/metrics`)).text()
+  const seconds = stage => Number(text.split('\n').find(l => l.startsWith('distromash_replication_duration_seconds_sum{') && l.includes(`stage="${stage}"`) && l.includes('outcome="ok"'))?.split(' ').at(-1) ?? NaN)
+  return `fetch ${seconds('fetch').toFixed(2)} s, pin ${seconds('pin').toFixed(2)} s`
 }
 
 /** skopeo copy of the same image; CPU is skopeo's (from time(1)) and docker-registry's */
