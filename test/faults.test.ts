@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  apiInside, linkDown, linkUp, pushRandomImage, receivedBytes, startFaultLan, summaryTable, until, type FaultLan, type FaultRow, type UpstreamImage
+  apiInside, linkDown, linkUp, pushRandomImage, receivedBytes, resizeDataDir, startFaultLan, summaryTable, until, type FaultLan, type FaultRow, type UpstreamImage
 } from './helpers/faults.js'
 import type { Host } from './helpers/hosts.js'
 import { probeHttp } from './helpers/net-probes.js'
 import { eventually, sleep } from './helpers/node-process.js'
 
-interface Cell { peerId: string, image: string, state: string, cid: string, bytesDone?: number, bytesTotal?: number, error?: string }
+interface Cell { peerId: string, image: string, state: string, cid: string, bytesDone?: number, bytesTotal?: number, error?: string, attempts?: number }
 interface Job { id: string, state: string, bytesDone: number, bytesTotal: number, cid?: string, error?: string }
 interface ImageRecord { name: string, tag: string, cid: string, digest: string }
 
@@ -14,6 +14,8 @@ interface ImageRecord { name: string, tag: string, cid: string, digest: string }
 const SLOW_MBIT = 25
 const LAYERS = 4
 const LAYER_MIB = 16
+/** Host 4's data dir: room for the node's own files and part of one image */
+const SMALL_DISK_MIB = 40
 
 /**
  * Issue 14, faults: real node processes on the namespace LAN (test/helpers/faults.ts), each
@@ -28,9 +30,10 @@ describe('faults on the multi-host harness', () => {
   const image = (name: string): UpstreamImage => images.get(name) as UpstreamImage
 
   beforeAll(async () => {
-    fl = await startFaultLan({ hosts: 3 })
-    for (const name of ['fetch', 'import', 'upstream', 'partition']) images.set(name, await pushRandomImage(fl, `faults/${name}:1`, LAYERS, LAYER_MIB))
-    images.set('engine', await pushRandomImage(fl, 'faults/engine:1', 1, 2))
+    // host 4's data dir is a tmpfs too small for one image
+    fl = await startFaultLan({ hosts: 4, smallDisk: { host: 3, mib: SMALL_DISK_MIB } })
+    for (const name of ['fetch', 'import', 'upstream', 'partition', 'disk']) images.set(name, await pushRandomImage(fl, `faults/${name}:1`, LAYERS, LAYER_MIB))
+    for (const name of ['engine', 'side']) images.set(name, await pushRandomImage(fl, `faults/${name}:1`, 1, 2))
     for (const x of fl.hosts) {
       await eventually(async () => (await x.api<Array<{ self: boolean, connected: boolean }>>('/api/v1/peers')).body.filter(p => !p.self && p.connected).length === fl.hosts.length - 1, 30_000, `mesh on ${x.label}`)
     }
@@ -188,6 +191,11 @@ describe('faults on the multi-host harness', () => {
       expect((await h(1).api(`/api/v1/crdt/${encodeURIComponent('faults/partition/island')}`)).status).toBe(404)
       expect((await apiInside(island, '/health')).status).toBe(200)
       expect((await apiInside(island, `/api/v1/crdt/${encodeURIComponent('faults/partition/main')}`)).status).toBe(404)
+      // the main side goes on replicating meanwhile
+      const side = image('side')
+      expect((await importNow(side.nametag)).status).toBe(200)
+      await target(side.nametag, h(1))
+      await eventually(async () => (await cell(h(0), side.nametag, h(1)))?.state === 'loaded', 60_000, 'the main side replicates while apart')
       await sleep(Math.max(0, 20_000 - (Date.now() - cut)))
       await linkUp(island)
       const healed = Date.now()
@@ -214,7 +222,10 @@ describe('faults on the multi-host harness', () => {
     try {
       await target(img.nametag, host)
       const failed = await until(async () => { const c = await cell(h(0), img.nametag, host); return c?.state === 'failed' ? c : undefined }, 60_000, 'failed while the engine is away')
-      expect(failed.error).toMatch(/docker engine/i)
+      expect(failed.error).toMatch(new RegExp(`^docker engine unavailable: .*${host.socket}`))
+      // what the engine held before says so too: the host cannot run it now
+      const held = await until(async () => { const c = await cell(h(0), image('fetch').nametag, host); return c?.state === 'failed' ? c : undefined }, 30_000, 'an image loaded before is failed too')
+      expect(held.error).toBe(failed.error)
     } finally {
       await host.startDocker()
     }
@@ -223,9 +234,33 @@ describe('faults on the multi-host harness', () => {
       throw new Error(`${(err as Error).message}; cell: ${JSON.stringify(await cell(h(0), img.nametag, host))}`)
     })
     await expectLoaded(host, img)
+    await eventually(async () => (await cell(h(0), image('fetch').nametag, host))?.state === 'loaded', 30_000, 'the image loaded before is loaded again')
     rows.push({ fault: 'Docker engine stopped', outcome: 'status failed naming the engine while away; loaded once it returned, no manual step', recoverS: seconds(back) })
   }, 200_000)
 
+  it('a host whose data dir fills up mid-fetch says so and keeps answering, and ends loaded once the disk has room', async () => {
+    const img = image('disk')
+    expect((await importNow(img.nametag)).status).toBe(200)
+    const host = h(3)
+    await target(img.nametag, host)
+    const failed = await until(async () => { const c = await cell(h(0), img.nametag, host); return c?.state === 'failed' ? c : undefined }, 120_000, 'failed on a full disk').catch(async err => {
+      throw new Error(`${(err as Error).message}; cell: ${JSON.stringify(await cell(host, img.nametag, host))}; log: ${host.output.slice(-3000)}`)
+    })
+    expect(failed.error).toMatch(/ENOSPC|no space/i)
+    expect((await host.api('/health')).status).toBe(200)
+    await resizeDataDir(host, 512)
+    const grown = Date.now()
+    let attempts = failed.attempts ?? 0
+    await eventually(async () => {
+      const c = await cell(h(0), img.nametag, host)
+      attempts = Math.max(attempts, c?.attempts ?? 0)
+      return c?.state === 'loaded'
+    }, 180_000, 'loaded once the disk has room').catch(async err => {
+      throw new Error(`${(err as Error).message}; cell: ${JSON.stringify(await cell(host, img.nametag, host))}; log: ${host.output.slice(-3000)}`)
+    })
+    await expectLoaded(host, img)
+    rows.push({ fault: `data dir full mid-fetch (${SMALL_DISK_MIB} MiB tmpfs)`, outcome: `status failed: "${failed.error ?? ''}"; node kept answering; loaded once the tmpfs grew to 512 MiB, at the retry after ${attempts} failed attempts (backoff)`, recoverS: seconds(grown) })
+  }, 400_000)
 })
 
 function mib (bytes: number): string {
