@@ -60,6 +60,8 @@ export const ConfigSchema = z.object({
   /** Percent of --max-disk: eviction stops below the low watermark and starts at the high one */
   diskLowWatermark: percent.default(80),
   diskHighWatermark: percent.default(90),
+  /** Seconds a block stays safe from garbage collection after it is written (an import or fetch pins it when done) */
+  diskGcGrace: z.coerce.number().int().min(0).max(86_400).default(600),
   registryPort: port.default(5005),
   peerstore: z.string().min(1).default('data/peerstore'),
   swarmKey: z.string().min(1).optional(),
@@ -111,6 +113,7 @@ const FLAGS = {
   'max-disk': 'maxDisk',
   'disk-low-watermark': 'diskLowWatermark',
   'disk-high-watermark': 'diskHighWatermark',
+  'disk-gc-grace': 'diskGcGrace',
   peerstore: 'peerstore',
   'swarm-key': 'swarmKey',
   'force-pnet': 'forcePnet',

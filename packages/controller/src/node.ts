@@ -88,7 +88,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const catalog = recordsCatalog(records)
     const digestIndex = datastoreDigestIndex(mesh.helia.datastore)
     // embedded: unpinned blocks are garbage, collected and compacted away (Kubo collects its own)
-    const collector = kubo != null ? undefined : garbageCollector({ blockstore: mesh.localBlockstore, pinned: pinnedBlocks(mesh.helia.datastore) })
+    const collector = kubo != null ? undefined : garbageCollector({ blockstore: mesh.localBlockstore, pinned: pinnedBlocks(mesh.helia.datastore) }, { graceMs: config.diskGcGrace * 1000 })
     const embedded = (): Content => embeddedContent({ helia: mesh.helia, localBlockstore: mesh.localBlockstore, exchange: mesh.blocks }, {
       // pins read only their dag-pb nodes and check that raw leaves are here (every block that
       // reached the pack blockstore was hashed on its way in), not re-read every 256 KiB
@@ -99,6 +99,7 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       onUnpinning: async (cid, options) => { await mesh.providers.withdraw(cid, options) }
     })
     // writes, fetches and pins keep the collector off the blocks they have not pinned yet
+    // (collector is defined whenever kubo is not)
     const content = kubo ?? collectedContent(embedded(), collector as Collector, cid => { mesh.localBlockstore.touch(cid) })
     const pins = await PinSet.open(content, mesh.helia.datastore)
     // with a budget, images no strategy assigns here any more stay as a cache, evicted least recently used

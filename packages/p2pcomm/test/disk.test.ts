@@ -64,7 +64,9 @@ describe('collector', () => {
     const { store, gc } = setup({ graceMs: 60_000 })
     const b = await block()
     await store.put(b.cid, b.bytes)
-    expect((await gc.collect()).removedBlocks).toBe(0)
+    const report = await gc.collect()
+    expect(report).toMatchObject({ removedBlocks: 0, youngGarbageBytes: 1000 }) // garbage soon
+    expect(gc.stats().youngGarbageBytes).toBe(1000)
     expect(await store.has(b.cid)).toBe(true)
   })
 
@@ -96,6 +98,20 @@ describe('collector', () => {
     expect((await gc.collect()).removedBlocks).toBe(0)
     await writer.close()
     await tick()
+    expect((await gc.collect()).removedBlocks).toBe(1)
+  })
+
+  it('a writer whose put fails lets its blocks go (its user may never close it)', async () => {
+    const { store, gc } = setup()
+    const b = await block()
+    const inner = memoryContent()
+    const failing = { ...inner, backend: inner.backend, writer: () => ({ ...inner.writer(), put: async () => { throw new Error('disk full') } }) } as unknown as typeof inner
+    const content = collectedContent(failing, gc, () => {})
+    const writer = content.writer()
+    await store.put(b.cid, b.bytes)
+    await tick()
+    expect((await gc.collect()).removedBlocks).toBe(0)
+    await expect(writer.put(b.cid, b.bytes)).rejects.toThrow('disk full')
     expect((await gc.collect()).removedBlocks).toBe(1)
   })
 

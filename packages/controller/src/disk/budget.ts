@@ -134,26 +134,31 @@ export class DiskBudget {
     const overLow = limitBytes != null && this.usedBytes() >= lowWatermark * limitBytes
     if (sinceCollect >= (overLow ? this.init.collectAtMostEveryMs ?? 60_000 : this.init.collectEveryMs ?? 3_600_000)) await this.collect()
     if (limitBytes == null || this.usedBytes() < highWatermark * limitBytes) return
-    await this.evictDownTo(lowWatermark * limitBytes)
+    // a fresh view of the garbage: what is about to be freed (images evicted last round) counts as free
+    await this.collect(false)
+    if (this.expectedBytes() >= highWatermark * limitBytes) await this.evictDownTo(lowWatermark * limitBytes)
+    if (this.reclaimableBytes() > 0) await this.collect(EVICTION_COMPACTION)
   }
 
   /**
-   * Evicts cached images, least recently used first, until use would be below `target` once the
-   * blocks removed are compacted away (a sweep after each eviction), then compacts once.
+   * Evicts cached images, least recently used first, until use would be below `target` once all
+   * garbage is gone (a sweep after each eviction tells); the caller compacts once after.
    */
   private async evictDownTo (target: number): Promise<void> {
     const cache = this.init.cache
     if (cache == null) return
-    let evicted = false
     for (const pin of await cache.evictable()) {
-      if (this.usedBytes() - this.reclaimableBytes() < target || this.stopped) break
+      if (this.expectedBytes() < target || this.stopped) return
       await cache.evict(pin)
       this.evictions++
-      evicted = true
       this.init.log.info({ cid: pin.cid.toString(), owners: pin.owners, lastUsed: new Date(pin.lastUsed).toISOString() }, 'disk above the high watermark: cached image evicted')
       await this.collect(false)
     }
-    if (evicted || this.reclaimableBytes() > 0) await this.collect(EVICTION_COMPACTION)
+  }
+
+  /** Use once every block no pin holds is removed and compacted away (young ones too, soon) */
+  private expectedBytes (): number {
+    return this.usedBytes() - this.reclaimableBytes() - (this.init.collector?.stats().youngGarbageBytes ?? 0)
   }
 
   private async collect (compact?: typeof EVICTION_COMPACTION | false): Promise<void> {
@@ -161,7 +166,7 @@ export class DiskBudget {
     if (this.init.collector == null) return
     const report = await this.init.collector.collect({ compact })
     if (report.removedBlocks > 0 || report.compaction.packs > 0) {
-      this.init.log.info({ removedBlocks: report.removedBlocks, removedBytes: report.removedBytes, ...report.compaction, ms: report.ms }, 'garbage collected')
+      this.init.log.info({ removedBlocks: report.removedBlocks, removedBytes: report.removedBytes, youngGarbageBytes: report.youngGarbageBytes, ...report.compaction, ms: report.ms }, 'garbage collected')
     }
     await this.measure()
   }

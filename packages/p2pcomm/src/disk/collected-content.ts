@@ -4,7 +4,7 @@ import type { Collector } from './collector.js'
 
 /**
  * Content whose writers, fetches and pins keep the collector off their blocks: a writer or a
- * fetch holds them from its start until it ends (and the collector's grace window covers the
+ * fetch holds them from its start until it ends (a writer also at its first failed put) (and the collector's grace window covers the
  * moment until they are pinned); a block a writer finds already here is touched, as if written
  * now; a pin is recorded while no sweep runs.
  */
@@ -18,7 +18,15 @@ export function collectedContent (content: Content, collector: Collector, touch:
       const release = collector.hold()
       const writer = content.writer(options)
       return {
-        put: async (cid, bytes, put) => { await writer.put(cid, bytes, put) },
+        put: async (cid, bytes, put) => {
+          try {
+            await writer.put(cid, bytes, put)
+          } catch (err) {
+            // a failed writer is done (its user may never close or abort it): what it wrote is garbage
+            release()
+            throw err
+          }
+        },
         has: async (cid, has) => {
           const held = await writer.has(cid, has)
           if (held) touch(cid)

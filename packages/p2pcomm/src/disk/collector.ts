@@ -27,6 +27,8 @@ export interface CollectOptions {
 export interface CollectionReport {
   removedBlocks: number
   removedBytes: number
+  /** Bytes of blocks no pin holds that were kept only because they are young or held: garbage soon */
+  youngGarbageBytes: number
   compaction: CompactionReport
   ms: number
 }
@@ -38,6 +40,8 @@ export interface CollectorStats {
   removedBytes: number
   /** File bytes compaction gave back */
   reclaimedBytes: number
+  /** As of the last pass: unpinned blocks kept only because they are young or held */
+  youngGarbageBytes: number
   lastCollectionAt?: string
   running: boolean
 }
@@ -70,7 +74,7 @@ class GarbageCollector implements Collector {
   private sweeping = false
   private readonly waiters: Array<() => void> = []
   private running: Promise<CollectionReport> | undefined
-  private readonly totals: CollectorStats = { collections: 0, removedBlocks: 0, removedBytes: 0, reclaimedBytes: 0, running: false }
+  private readonly totals: CollectorStats = { collections: 0, removedBlocks: 0, removedBytes: 0, reclaimedBytes: 0, youngGarbageBytes: 0, running: false }
 
   constructor (private readonly components: CollectorComponents, private readonly init: CollectorInit) {}
 
@@ -103,9 +107,11 @@ class GarbageCollector implements Collector {
   private async pass (options: CollectOptions): Promise<CollectionReport> {
     const started = Date.now()
     const { blockstore } = this.components
-    const candidates = [...blockstore.blocks()].filter(b => b.writtenAt < this.cutoff())
+    // young blocks are checked too, only to tell how much garbage is coming
+    const candidates = [...blockstore.blocks()]
     let removedBlocks = 0
     let removedBytes = 0
+    let youngGarbageBytes = 0
     const batchSize = this.init.batchSize ?? DEFAULT_BATCH
     for (let i = 0; i < candidates.length; i += batchSize) {
       options.signal?.throwIfAborted()
@@ -114,11 +120,15 @@ class GarbageCollector implements Collector {
         const pinned = await this.components.pinned(batch.map(b => b.cid), { signal: options.signal })
         // the cutoff again: a hold begun or a block touched since the candidates were listed
         const cutoff = this.cutoff()
-        const garbage = batch.filter((b, j) => pinned[j] !== true && b.writtenAt < cutoff)
-        return await blockstore.remove(garbage.map(b => b.cid), { signal: options.signal, writtenBefore: cutoff })
+        const unpinned = batch.filter((_, j) => pinned[j] !== true)
+        const garbage = unpinned.filter(b => b.writtenAt < cutoff)
+        const removed = await blockstore.remove(garbage.map(b => b.cid), { signal: options.signal, writtenBefore: cutoff })
+        const unpinnedBytes = unpinned.reduce((sum, b) => sum + b.length, 0)
+        return { ...removed, young: unpinnedBytes - removed.bytes }
       })
       removedBlocks += removed.blocks
       removedBytes += removed.bytes
+      youngGarbageBytes += removed.young
     }
     const compaction = options.compact === false
       ? { packs: 0, relocatedBlocks: 0, relocatedBytes: 0, reclaimedBytes: 0 }
@@ -127,8 +137,9 @@ class GarbageCollector implements Collector {
     this.totals.removedBlocks += removedBlocks
     this.totals.removedBytes += removedBytes
     this.totals.reclaimedBytes += compaction.reclaimedBytes
+    this.totals.youngGarbageBytes = youngGarbageBytes
     this.totals.lastCollectionAt = new Date().toISOString()
-    return { removedBlocks, removedBytes, compaction, ms: Date.now() - started }
+    return { removedBlocks, removedBytes, youngGarbageBytes, compaction, ms: Date.now() - started }
   }
 
   /** Blocks written at or after this are protected */
