@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -36,5 +37,31 @@ describe('registry uploads through a bulk writer', () => {
     const res = await fetch(`${running.url}/v2/dmtest/bulk/blobs/${blob.digest}`)
     expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true)
     expect(await store.has(digestToRawCid(sha256Digest(bytes.subarray(0, 256 * 1024))))).toBe(true)
+  })
+})
+
+describe('a finished upload the node cannot store', () => {
+  let running: RunningOciRegistry | undefined
+  afterEach(async () => { await running?.stop(); running = undefined })
+
+  it('answers 507 with the reason and leaves no upload file or session behind', async () => {
+    const store = new MemoryBlockstore()
+    const diskFull = Object.assign(new Error('disk full: 33554432 of 33554432 bytes used (--max-disk)'), { name: 'DiskFullError' })
+    const blockstore = { get: store.get.bind(store), has: store.has.bind(store), put: async (): Promise<CID> => { throw diskFull } }
+    running = await startOciRegistry({ blockstore })
+    const bytes = deterministicBytes(2 * 256 * 1024, 9)
+    const digest = sha256Digest(bytes)
+    const started = await fetch(`${running.url}/v2/dmtest/full/blobs/uploads/`, { method: 'POST' })
+    const location = new URL(started.headers.get('location') ?? '', running.url)
+    await fetch(location, { method: 'PATCH', body: bytes, headers: { 'content-type': 'application/octet-stream' } })
+    expect((await readdir(running.uploadsDir)).length).toBe(1)
+
+    location.searchParams.set('digest', digest)
+    const put = await fetch(location, { method: 'PUT' })
+    expect(put.status).toBe(507)
+    expect(JSON.stringify(await put.json())).toContain('disk full')
+    expect(await readdir(running.uploadsDir)).toEqual([])
+    // the session is gone: a client starts the upload over
+    expect((await fetch(location, { method: 'GET' })).status).toBe(404)
   })
 })

@@ -96,22 +96,24 @@ export class UploadSessions {
     }
   }
 
-  /** Checks the digest and moves the bytes into IPFS; nothing is stored on a mismatch. */
+  /**
+   * Checks the digest and moves the bytes into IPFS; nothing is stored on a mismatch. The session
+   * ends either way: clients start a failed blob upload over, and a full disk (the usual reason a
+   * store fails) would otherwise keep every refused upload's file for the idle timeout, each one
+   * counted against the budget that refused it.
+   */
   async finish (session: UploadSession, digest: Digest, signal: AbortSignal): Promise<StoredFile> {
     if (session.busy) throw new UploadInvalidError(`upload ${session.id} is still receiving a chunk`)
     session.busy = true
     try {
       const actual: Digest = `sha256:${session.hash.copy().digest('hex')}`
-      if (actual !== digest) {
-        await this.cancel(session)
-        throw new DigestMismatchError(`upload hashes to ${actual}, not ${digest}`)
-      }
+      if (actual !== digest) throw new DigestMismatchError(`upload hashes to ${actual}, not ${digest}`)
       const stored = await this.store(session.path, signal)
       await this.components.digestIndex.put(digest, stored, { signal })
-      await this.cancel(session)
       return stored
     } finally {
       session.busy = false
+      await this.cancel(session)
     }
   }
 
