@@ -17,7 +17,7 @@ import type { ApiDeps } from './api/deps.js'
 import { resourceRoutes } from './api/resources.js'
 import type { Config } from './config.js'
 import { ImportJobs } from './images/jobs.js'
-import { DiskBudget, ImageCache, measureDisk, touchingCatalog } from './disk/index.js'
+import { DiskBudget, ImageCache, measureDisk, touchingCatalog, type DiskMeasure } from './disk/index.js'
 import { createNodeMetrics, type NodeMetrics } from './metrics/index.js'
 import { dockerodeEngine } from './reconciler/docker.js'
 import { PinSet } from './reconciler/pin-set.js'
@@ -108,7 +108,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
       limitBytes: config.maxDisk,
       lowWatermark: config.diskLowWatermark / 100,
       highWatermark: config.diskHighWatermark / 100,
-      measure: async () => await measureDisk(config.dataDir),
+      // a sidecar's blocks are in its Kubo's repo: use is that and the data dir together
+      measure: kubo == null ? async () => await measureDisk(config.dataDir) : async () => await withKuboRepo(await measureDisk(config.dataDir), kubo),
       collector,
       cache,
       blocks: () => mesh.localBlockstore.usage(),
@@ -305,6 +306,12 @@ export class ContentBackendError extends Error {
 }
 
 /** GET /metrics: read from the mesh node, the records and the reconciler at each scrape */
+/** Kubo's repo size added to the data dir's; a Kubo that does not answer adds nothing (its status says why) */
+async function withKuboRepo (dataDir: DiskMeasure, kubo: Content): Promise<DiskMeasure> {
+  const repo = await kubo.stat().catch(() => ({ bytes: 0 }))
+  return { ...dataDir, usedBytes: dataDir.usedBytes + repo.bytes }
+}
+
 function nodeMetrics (mesh: MeshNode, records: Records, disk: DiskBudget, reconcileQueue: () => { waiting: number, running: number }): NodeMetrics {
   return createNodeMetrics({
     version: VERSION,

@@ -53,6 +53,22 @@ describe('a node with its content in Kubo', () => {
     expect(manifest.headers.get('docker-content-digest')).toBe(image.digest)
   })
 
+  it('counts its Kubo\'s repo in its disk use (/health, /metrics): that is where its blocks are', async () => {
+    const repo = (JSON.parse(await kubo.ipfs(['repo', 'stat', '--size-only', '--enc=json'])) as { RepoSize: number }).RepoSize
+    expect(repo).toBeGreaterThan(500_000) // the pinned file and the pushed image
+    // the budget measures every 10 s
+    const deadline = Date.now() + 30_000
+    let used = 0
+    while (Date.now() < deadline) {
+      used = (await node.api<{ disk: { usedBytes: number } }>('/health')).body.disk.usedBytes
+      if (used >= repo) break
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+    expect(used).toBeGreaterThanOrEqual(repo)
+    const metrics = await (await fetch(`${node.apiUrl}/metrics`)).text()
+    expect(Number(/^distromash_disk_used_bytes (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(repo)
+  }, 60_000)
+
   it('refuses to start with one line and exit 2 when the Kubo API does not answer', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dm-cli-'))
     const port = await freePort()
