@@ -259,7 +259,9 @@ describe('faults on the multi-host harness', () => {
       throw new Error(`${(err as Error).message}; cell: ${JSON.stringify(await cell(host, img.nametag, host))}; log: ${host.output.slice(-3000)}`)
     })
     await expectLoaded(host, img)
-    rows.push({ fault: `data dir full mid-fetch (${SMALL_DISK_MIB} MiB tmpfs)`, outcome: `status failed: "${failed.error ?? ''}"; node kept answering; loaded once the tmpfs grew to 512 MiB, at the retry after ${attempts} failed attempts (backoff)`, recoverS: seconds(grown) })
+    // diagnostics for the spread of the recovery time: engine pulls left waiting on a block in the registry
+    const blockWaits = host.output.split('\n').filter(l => l.includes('no block arrived within')).length
+    rows.push({ fault: `data dir full mid-fetch (${SMALL_DISK_MIB} MiB tmpfs)`, outcome: `status failed: "${failed.error ?? ''}"; node kept answering; loaded once the tmpfs grew to 512 MiB, after ${attempts} failed attempt(s), ${blockWaits} registry read(s) timed out waiting for a block`, recoverS: seconds(grown) })
   }, 400_000)
 })
 
