@@ -201,6 +201,22 @@ describe('swarm fetch between real libp2p nodes', () => {
     }
   }, 30_000)
 
+  it('keeps and counts the blocks stored before the disk filled mid-request (received blocks are stored while the next ones arrive)', async () => {
+    let admitted = 0
+    const filling = await node(holder.multiaddrs(), () => { if (++admitted > 5) throw new DiskFullError('disk full: --max-disk reached') })
+    try {
+      await filling.libp2p.dial(multiaddr(holder.multiaddrs()[0] as string))
+      const batch = blocks.slice(0, 16)
+      await expect(filling.blocks.request(holder.peerId, batch.map(b => b.cid))).rejects.toBeInstanceOf(DiskFullError)
+      const held = await Promise.all(batch.map(async b => await filling.localBlockstore.has(b.cid)))
+      expect(held).toEqual(batch.map((_, i) => i < 5))
+      expect(filling.blocks.stats().receivedBytes).toBe(5 * 256 * 1024)
+      expect(filling.blocks.stats().failedRequests).toBe(0)
+    } finally {
+      await filling.stop()
+    }
+  }, 30_000)
+
   it('retries a holder whose first requests fail, instead of giving up on it', async () => {
     const flaky = await node(holder.multiaddrs())
     try {

@@ -43,6 +43,10 @@ const POLL_MS = 500
 const WHEN_FETCHED_POLL_MS = 2_000
 /** Requests that take longer are logged (diagnostics for bench/distribution) */
 const SLOW_REQUEST_MS = 10_000
+/** Received blocks being stored at once per request, while the next ones are read */
+const MAX_STORING = 8
+/** Blocks a responder reads ahead of the one it is sending */
+const READ_AHEAD = 4
 
 /**
  * /distromash/blocks/1.0.0: ask one chosen peer for a list of blocks, get them back in order.
@@ -130,39 +134,65 @@ export class BlockExchange {
     // a fetch's signal is shared by all its concurrent requests
     setMaxListeners(Infinity, signal, ...(options.signal != null ? [options.signal] : []))
     const missing: CID[] = []
+    // blocks verified and being stored while the next ones are read: a put waits for its write on
+    // libuv's pool, and reading the next block meanwhile kept the stream (and the seed) busy
+    const storing = new Map<number, Promise<void>>()
+    const stored = new Set<number>()
+    let storeFailure: { err: unknown } | undefined
     let next = 0
     let stream: Stream | undefined
     const started = Date.now()
     let slowest = 0
+    // the responder may hold a request up to waitWantedMs for a block it is fetching itself: each
+    // block must come within that (and some). One timer per request, restarted for every block:
+    // a signal and a timer per block (AbortSignal.any + timeout) cost ~50 ms of CPU per 288 MiB
+    // and left thousands of 45 s timers behind each fetch
+    const blockDeadline = new AbortController()
+    const blockWaitMs = this.waitWantedMs + 15_000
+    const timer = setTimeout(() => { blockDeadline.abort(new BlockRequestError(`no block from the peer within ${blockWaitMs} ms`)) }, blockWaitMs)
+    const frame = AbortSignal.any([signal, blockDeadline.signal])
     try {
       stream = await this.init.libp2p.dialProtocol(peerIdFromString(peer), BLOCKS_PROTOCOL, { signal })
       const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES, maxBufferSize: MAX_BATCH * (MAX_BLOCK_BYTES + 16) })
       await lp.write(encodeRequest(cids), { signal })
       for (; next < cids.length; next++) {
         const cid = cids[next] as CID
-        // the responder may hold a request up to waitWantedMs for a block it is fetching itself
-        const frame = AbortSignal.any([signal, AbortSignal.timeout(this.waitWantedMs + 15_000)])
+        timer.refresh()
         const waitStart = Date.now()
         if ((await lp.read({ signal: frame })).subarray()[0] !== HAVE[0]) { missing.push(cid); continue }
         const bytes = (await lp.read({ signal: frame })).subarray()
         slowest = Math.max(slowest, Date.now() - waitStart)
         if (!await verifyBlock(cid, bytes)) throw new BlockRequestError(`peer sent bytes that are not block ${cid.toString()}`)
-        await this.store(cid, bytes)
-        this.receivedBytes += bytes.byteLength
-        options.onBlock?.(cid, bytes.byteLength)
+        const index = next
+        const put = this.store(cid, bytes).then(() => {
+          stored.add(index)
+          this.receivedBytes += bytes.byteLength
+          options.onBlock?.(cid, bytes.byteLength)
+        })
+        storing.set(index, put)
+        put.then(() => storing.delete(index), (err: unknown) => { storeFailure ??= { err } })
+        if (storing.size >= MAX_STORING) await Promise.race(storing.values())
+        // a failed put fails the request at once (a full disk: the whole fetch)
+        if (storeFailure != null) throw storeFailure.err
       }
+      await Promise.all(storing.values())
       await stream.close({ signal })
       if (Date.now() - started > SLOW_REQUEST_MS) this.init.log.info({ peer, blocks: cids.length, missing: missing.length, ms: Date.now() - started, slowestBlockMs: slowest }, 'slow block request')
       return { missing, failed: false }
     } catch (err) {
       stream?.abort(err as Error)
+      // puts still running settle before the outcome is told (their blocks then count as received)
+      await Promise.allSettled(storing.values())
       if (options.signal?.aborted === true) throw err
       // this node cannot keep what it asked for: no other peer (nor bitswap) can help, and taken
       // for the peer's failure the fetch went on asking forever; the fetch fails, saying why
       if (err instanceof DiskFullError) throw err
       this.failedRequests++
-      this.init.log.info({ peer, err: (err as Error).message, blocks: cids.length - next, ms: Date.now() - started }, 'block request failed')
-      return { missing: [...missing, ...cids.slice(next)], failed: true }
+      const notStored = cids.slice(0, next + 1).filter((cid, i) => i < cids.length && !stored.has(i) && !missing.includes(cid))
+      this.init.log.info({ peer, err: (err as Error).message, blocks: cids.length - stored.size - missing.length, ms: Date.now() - started }, 'block request failed')
+      return { missing: [...missing, ...notStored, ...cids.slice(next + 1)], failed: true }
+    } finally {
+      clearTimeout(timer)
     }
   }
 
@@ -180,10 +210,25 @@ export class BlockExchange {
   private async respond (stream: Stream, connection: Connection): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
     const signal = this.closing.signal
+    // ends the reads ahead still waiting for blocks once this answer is over, however it ends
+    const answered = new AbortController()
+    const reading = AbortSignal.any([signal, answered.signal])
     try {
       const cids = decodeRequest((await lp.read({ signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })).subarray())
-      for (const cid of cids) {
-        const bytes = await this.awaitLocal(cid, signal)
+      // the next blocks are read from disk while this one is sent (a read waits on libuv's pool);
+      // a few only, as each holds a block in memory until it is sent
+      const reads: Array<Promise<Uint8Array | undefined>> = []
+      const readAhead = (upTo: number): void => {
+        for (let i = reads.length; i < Math.min(upTo, cids.length); i++) {
+          const read = this.awaitLocal(cids[i] as CID, reading)
+          read.catch(() => {}) // awaited in order below; one failing early must not be unhandled
+          reads.push(read)
+        }
+      }
+      for (let i = 0; i < cids.length; i++) {
+        readAhead(i + READ_AHEAD)
+        const bytes = await reads[i]
+        reads[i] = Promise.resolve(undefined) // sent: not kept until the stream ends
         if (bytes == null) {
           await lp.write(DONT_HAVE, { signal })
         } else {
@@ -196,6 +241,8 @@ export class BlockExchange {
       const level = err instanceof BlockRequestError ? 'warn' : 'info'
       this.init.log[level]({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'block request not answered')
       stream.abort(err as Error)
+    } finally {
+      answered.abort()
     }
   }
 
