@@ -217,6 +217,45 @@ describe('swarm fetch between real libp2p nodes', () => {
     }
   }, 30_000)
 
+  it('asks the holders it is connected to, not one that has gone (a stopped node stays a holder in the store)', async () => {
+    const gone = await node()
+    const late = await node(holder.multiaddrs())
+    try {
+      await late.libp2p.dial(multiaddr(holder.multiaddrs()[0] as string))
+      await late.libp2p.dial(multiaddr(gone.multiaddrs()[0] as string))
+      await gone.stop()
+      const cids = blocks.slice(0, 32).map(b => b.cid)
+      // both orders: whichever holder a lane would start at, the gone one is not asked
+      for (const holders of [[gone.peerId, holder.peerId], [holder.peerId, gone.peerId]]) {
+        const left = await swarmFetch(late.blocks, cids, { self: late.peerId, holders, pullers: [] })
+        expect(left).toEqual([])
+      }
+      expect(late.blocks.stats().failedRequests).toBe(0)
+      expect(late.blocks.stats().receivedBytes).toBe(32 * 256 * 1024)
+    } finally {
+      await late.stop()
+    }
+  }, 30_000)
+
+  it('gets every block from the other holders when one cannot be dialled, asking the gone one a few times at most', async () => {
+    const gone = await node()
+    const late = await node(holder.multiaddrs())
+    try {
+      await late.libp2p.dial(multiaddr(gone.multiaddrs()[0] as string))
+      await gone.stop()
+      // no connection to either holder: the fetch dials them, and the gone one fails once per lane at most
+      await late.libp2p.hangUp(holder.peerId)
+      const small = await Promise.all(Array.from({ length: 256 }, async () => randomBlock(1024)))
+      for (const { cid, bytes } of small) await holder.helia.blockstore.put(cid, bytes)
+      const left = await swarmFetch(late.blocks, small.map(b => b.cid), { self: late.peerId, holders: [gone.peerId, holder.peerId], pullers: [] })
+      expect(left).toEqual([])
+      // at most one per lane (3) that tried it before the first failure came back (it is then struck out)
+      expect(late.blocks.stats().failedRequests).toBeLessThanOrEqual(3)
+    } finally {
+      await late.stop()
+    }
+  }, 30_000)
+
   it('retries a holder whose first requests fail, instead of giving up on it', async () => {
     const flaky = await node(holder.multiaddrs())
     try {

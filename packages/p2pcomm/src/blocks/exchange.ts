@@ -29,6 +29,8 @@ export interface RequestResult {
   missing: CID[]
   /** The stream failed (dial, reset, timeout, bad bytes): do not ask this peer again for now */
   failed: boolean
+  /** It failed before any stream was open: the peer could not be reached at all (gone, most likely) */
+  unreachable?: boolean
 }
 
 export interface RequestOptions {
@@ -92,6 +94,11 @@ export class BlockExchange {
 
   stats (): { sentBytes: number, receivedBytes: number, failedRequests: number } {
     return { sentBytes: this.sentBytes, receivedBytes: this.receivedBytes, failedRequests: this.failedRequests }
+  }
+
+  /** Whether this node has a connection to the peer now (a holder without one has most likely gone) */
+  connected (peer: string): boolean {
+    return this.init.libp2p.getConnections(peerIdFromString(peer)).length > 0
   }
 
   /** Mark blocks as being fetched here, so peers asking for them wait instead of hearing "don't have" */
@@ -190,7 +197,7 @@ export class BlockExchange {
       this.failedRequests++
       const notStored = cids.slice(0, next + 1).filter((cid, i) => i < cids.length && !stored.has(i) && !missing.includes(cid))
       this.init.log.info({ peer, err: (err as Error).message, blocks: cids.length - stored.size - missing.length, ms: Date.now() - started }, 'block request failed')
-      return { missing: [...missing, ...notStored, ...cids.slice(next + 1)], failed: true }
+      return { missing: [...missing, ...notStored, ...cids.slice(next + 1)], failed: true, unreachable: stream == null && !this.connected(peer) }
     } finally {
       clearTimeout(timer)
     }
