@@ -15,11 +15,14 @@
 // Makefile:
 //   bench-transfer: build
 //   	node bench/transfer.mjs
-// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--no-pnet]
+// --baseline DIR: another checkout, built (e.g. `git worktree add DIR HEAD~1`, `npm ci`, `npx tsc -b`
+// there): its own seed and pullers run interleaved with this build's and skopeo, and the medians
+// of both builds are printed side by side (a change measured against its parent in one run).
+// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--baseline DIR] [--no-pnet] [--puller-log info]
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   BIN, MiB, cpuSeconds, describe, importImage, loadAverage, median, mkdirp, pushRandomImage, requireBinaries, runBench, sh, sleep,
@@ -30,7 +33,7 @@ import { printProfile } from './lib/profile.mjs'
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' },
-    profile: { type: 'boolean', default: false }, 'profile-dir': { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }
+    profile: { type: 'boolean', default: false }, 'profile-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }, 'puller-log': { type: 'string', default: 'warn' }
   }
 })
 const RUNS = Number(values.runs)
@@ -55,28 +58,38 @@ await runBench(async () => {
   const profileRoot = values['profile-dir'] ?? dir
   const profiles = { seed: await mkdirp(join(profileRoot, 'prof-seed')), puller: await mkdirp(join(profileRoot, 'prof-puller')) }
   const profileFlags = side => values.profile || values['profile-dir'] != null ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : []
-  const seed = await startNode({ dataDir: await mkdirp(join(dir, 'seed')), upstream: upstream.url, args: keyArgs, nodeFlags: profileFlags('seed') })
-  const { ms: importMs, result: imported } = await timed(async () => importImage(seed, REPO, TAG))
-  console.log(`imported into the seed in ${(importMs / 1000).toFixed(2)} s: ${imported.cid}; private network ${values['no-pnet'] ? 'off' : 'on'}`)
-  const peerstore = join(dir, 'peerstore')
-  await writeFile(peerstore, seed.multiaddr + '\n')
-
-  const runs = { mesh: [], skopeo: [] }
-  const cpu = { mesh: [], skopeo: [] }
-  for (let i = 0; i < RUNS * 2; i++) {
-    // ABBA: each contender goes first as often as second
-    const which = (i % 4 === 0 || i % 4 === 3) ? 'mesh' : 'skopeo'
-    const r = which === 'mesh' ? await meshRun(seed, peerstore, keyArgs, profileFlags('puller'), join(dir, `puller-${i}`)) : await skopeoRun(upstream, join(dir, `oci-${i}`))
-    runs[which].push(r.ms)
-    cpu[which].push(r.cpuSeconds / (image.size / GiB))
-    console.log(`  ${which.padEnd(6)} ${(r.ms / 1000).toFixed(2)} s  ${(image.size / MiB / (r.ms / 1000)).toFixed(0)} MiB/s  ${r.cpuSeconds.toFixed(1)} CPU-s (${(r.cpuSeconds / (image.size / GiB)).toFixed(1)} per GiB)`)
+  // the build under test, and with --baseline another checkout's (its own seed and pullers), run interleaved
+  const builds = [{ name: 'mesh', bin: BIN }, ...(values.baseline != null ? [{ name: 'base', bin: resolve(values.baseline, 'bin/distromash') }] : [])]
+  for (const build of builds) {
+    build.seed = await startNode({ bin: build.bin, dataDir: await mkdirp(join(dir, `seed-${build.name}`)), upstream: upstream.url, args: keyArgs, nodeFlags: build.name === 'mesh' ? profileFlags('seed') : [] })
+    const { ms: importMs, result: imported } = await timed(async () => importImage(build.seed, REPO, TAG))
+    console.log(`imported into the ${build.name} seed${build.name === 'base' ? ` (${values.baseline})` : ''} in ${(importMs / 1000).toFixed(2)} s: ${imported.cid}; private network ${values['no-pnet'] ? 'off' : 'on'}`)
+    build.peerstore = join(dir, `peerstore-${build.name}`)
+    await writeFile(build.peerstore, build.seed.multiaddr + '\n')
   }
-  await seed.stop()
+
+  const contenders = [...builds.map(b => b.name), 'skopeo']
+  const runs = Object.fromEntries(contenders.map(c => [c, []]))
+  const cpu = Object.fromEntries(contenders.map(c => [c, []]))
+  for (let i = 0; i < RUNS; i++) {
+    // each round runs every contender once, in the reverse order of the round before (ABBA…)
+    for (const which of i % 2 === 0 ? contenders : [...contenders].reverse()) {
+      const build = builds.find(b => b.name === which)
+      const r = build != null
+        ? await meshRun(build, keyArgs, which === 'mesh' ? profileFlags('puller') : [], join(dir, `puller-${which}-${i}`))
+        : await skopeoRun(upstream, join(dir, `oci-${i}`))
+      runs[which].push(r.ms)
+      cpu[which].push(r.cpuSeconds / (image.size / GiB))
+      console.log(`  ${which.padEnd(6)} ${(r.ms / 1000).toFixed(2)} s  ${(image.size / MiB / (r.ms / 1000)).toFixed(0)} MiB/s  ${r.cpuSeconds.toFixed(1)} CPU-s (${(r.cpuSeconds / (image.size / GiB)).toFixed(1)} per GiB)`)
+    }
+  }
+  for (const build of builds) await build.seed.stop()
   const speed = median(runs.skopeo) / median(runs.mesh)
   const meshCpu = median(cpu.mesh)
-  console.log(`\nmesh   (seed → puller, to pinned): ${describe(runs.mesh)}; ${(image.size / MiB / (median(runs.mesh) / 1000)).toFixed(0)} MiB/s`)
+  console.log(`\nmesh   (seed → puller, to pinned): ${describe(runs.mesh)}; ${(image.size / MiB / (median(runs.mesh) / 1000)).toFixed(0)} MiB/s; CPU per GiB ${describeCpu(cpu.mesh)}`)
+  if (runs.base != null) console.log(`base   (--baseline, the same):     ${describe(runs.base)}; ${(image.size / MiB / (median(runs.base) / 1000)).toFixed(0)} MiB/s; CPU per GiB ${describeCpu(cpu.base)}; mesh/base time ${(median(runs.mesh) / median(runs.base)).toFixed(2)}, CPU ${(meshCpu / median(cpu.base)).toFixed(2)}`)
   console.log(`skopeo (docker-registry → oci:):   ${describe(runs.skopeo)}; ${(image.size / MiB / (median(runs.skopeo) / 1000)).toFixed(0)} MiB/s`)
-  console.log(`speed: mesh ${speed.toFixed(2)}× skopeo's (target ≥ ${SPEED_TARGET}×) ${speed >= SPEED_TARGET ? 'PASS' : 'FAIL'}`)
+  console.log(`speed: mesh ${speed.toFixed(2)}× skopeo's (target ≥ ${SPEED_TARGET}×) ${speed >= SPEED_TARGET ? 'PASS' : 'FAIL'}${runs.base != null ? `; base ${(median(runs.skopeo) / median(runs.base)).toFixed(2)}×` : ''}`)
   console.log(`CPU per GiB moved: mesh ${meshCpu.toFixed(1)} s (seed + puller; min ${Math.min(...cpu.mesh).toFixed(1)}, max ${Math.max(...cpu.mesh).toFixed(1)}; target ≤ ${CPU_TARGET}) ${meshCpu <= CPU_TARGET ? 'PASS' : 'FAIL'}; skopeo + docker-registry ${median(cpu.skopeo).toFixed(1)} s`)
   console.log(`load average at end: ${await loadAverage()}`)
   if (values.profile || values['profile-dir'] != null) {
@@ -85,9 +98,14 @@ await runBench(async () => {
   }
 })
 
+/** CPU-s per GiB: median (min–max) */
+function describeCpu (values) {
+  return `${median(values).toFixed(1)} s (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`
+}
+
 /** A fresh puller assigned the image by a target strategy: time and CPU from the POST to `pinned` */
-async function meshRun (seed, peerstore, keyArgs, nodeFlags, dataDir) {
-  const puller = await startNode({ dataDir: await mkdirp(dataDir), args: [...keyArgs, '--peerstore', peerstore], nodeFlags })
+async function meshRun ({ seed, peerstore, bin }, keyArgs, nodeFlags, dataDir) {
+  const puller = await startNode({ bin, dataDir: await mkdirp(dataDir), args: [...keyArgs, '--peerstore', peerstore], nodeFlags, logLevel: values['puller-log'] })
   await until(`the seed lists the puller as live`, async () => (await api(seed, '/api/v1/peers')).some(p => p.id === puller.peerId && p.live))
   const cpu0 = cpuSeconds(seed.pid) + cpuSeconds(puller.pid)
   const threads0 = { seed: cpuByThread(seed.pid), puller: cpuByThread(puller.pid) }
@@ -101,7 +119,8 @@ async function meshRun (seed, peerstore, keyArgs, nodeFlags, dataDir) {
     const state = cell?.state ?? 'unassigned'
     if (phases.at(-1)?.state !== state) phases.push({ state, at: performance.now(), cpu: cpuSeconds(puller.pid) })
     return state === 'pinned'
-  }, 10)
+    // every 25 ms: each poll costs the puller an API request (at 10 ms, ~0.1 CPU-s of a 3 s run)
+  }, 25)
   const ms = performance.now() - t0
   console.log(`    puller by state: ${phases.slice(0, -1).map((p, i) => `${p.state} ${((phases[i + 1].at - p.at) / 1000).toFixed(2)} s ${(phases[i + 1].cpu - p.cpu).toFixed(2)} CPU-s`).join(', ')}; ${await stages(puller)}`)
   const cpuSecondsUsed = cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0
@@ -117,7 +136,10 @@ async function meshRun (seed, peerstore, keyArgs, nodeFlags, dataDir) {
 async function stages (node) {
   const text = await (await fetch(`${node.api}/metrics`)).text()
   const seconds = stage => Number(text.split('\n').find(l => l.startsWith('distromash_replication_duration_seconds_sum{') && l.includes(`stage="${stage}"`) && l.includes('outcome="ok"'))?.split(' ').at(-1) ?? NaN)
-  return `fetch ${seconds('fetch').toFixed(2)} s, pin ${seconds('pin').toFixed(2)} s`
+  const counter = (name, label) => text.split('\n').filter(l => l.startsWith(`${name}{`) && l.includes(label)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
+  // more bytes received than the image's, failed requests or bitswap bytes: blocks sent twice, retries, fallbacks
+  return `fetch ${seconds('fetch').toFixed(2)} s, pin ${seconds('pin').toFixed(2)} s; received ${(counter('distromash_block_exchange_bytes_total', 'direction="received"') / MiB).toFixed(1)} MiB, ` +
+    `bitswap ${(counter('distromash_bitswap_bytes_total', 'direction="received"') / MiB).toFixed(1)} MiB, failed requests ${counter('distromash_failures_total', 'kind="block_request"')}`
 }
 
 /** skopeo copy of the same image; CPU is skopeo's (from time(1)) and docker-registry's */

@@ -204,14 +204,14 @@ export async function startKubo ({ base } = {}) {
 // ---------------------------------------------------------------- DistroMash node
 
 /** One `bin/distromash node` process; `stop()` ends it (also registered for cleanup). */
-export async function startNode ({ dataDir, upstream, logLevel = 'warn', env = {}, nodeFlags = [], args: extra = [] }) {
+export async function startNode ({ dataDir, upstream, logLevel = 'warn', env = {}, nodeFlags = [], args: extra = [], bin = BIN }) {
   const [api, swarm, registry] = [await freePort(), await freePort(), await freePort()]
   const args = ['node', '--data-dir', dataDir, '--api-port', String(api), '--swarm-listen', `/ip4/127.0.0.1/tcp/${swarm}`,
     '--registry-port', String(registry), '--peerstore', join(dataDir, 'no-peerstore'), '--log-level', logLevel,
     '--docker-host', 'unix:///nonexistent/docker.sock', ...(upstream != null ? ['--upstream', upstream] : []), ...extra]
   // extra V8/Node flags (e.g. --cpu-prof): run node ourselves with the launcher's shebang flags too
-  const launcherFlags = /^#!.*\bnode\b(.*)$/m.exec(readFileSync(BIN, 'utf8'))?.[1].trim().split(/\s+/).filter(Boolean) ?? []
-  const [cmd, argv] = nodeFlags.length === 0 ? [BIN, args] : [process.execPath, [...launcherFlags, ...nodeFlags, BIN, ...args]]
+  const launcherFlags = /^#!.*\bnode\b(.*)$/m.exec(readFileSync(bin, 'utf8'))?.[1].trim().split(/\s+/).filter(Boolean) ?? []
+  const [cmd, argv] = nodeFlags.length === 0 ? [bin, args] : [process.execPath, [...launcherFlags, ...nodeFlags, bin, ...args]]
   const child = track(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }))
   let out = ''
   let err = ''
