@@ -188,6 +188,31 @@ describe('swarm fetch between real libp2p nodes', () => {
     expect(order).toEqual(['stored', 'read', 'released'])
   }, 30_000)
 
+  it('ends a read gone to the network when a fetch that began after it stores the block here', async () => {
+    const late = await randomBlock(4096)
+    // a source only the block exchange reaches: no bitswap there
+    const source = await node(holder.multiaddrs())
+    try {
+      for (const protocol of source.libp2p.getProtocols().filter(p => p.startsWith('/ipfs/bitswap/'))) await source.libp2p.unhandle(protocol)
+      await a.libp2p.dial(multiaddr(source.multiaddrs()[0] as string))
+      await source.localBlockstore.put(late.cid, late.bytes)
+      const view = awaitingFetches(localFirst(a.helia.blockstore, a.localBlockstore), a.blocks)
+      const started = Date.now()
+      // no fetch wants it: the read goes to bitswap, where nobody can give it
+      const reading = (async () => {
+        const parts: Uint8Array[] = []
+        for await (const part of view.get(late.cid, { signal: AbortSignal.timeout(15_000) })) parts.push(part)
+        return Buffer.concat(parts)
+      })()
+      await new Promise(resolve => setTimeout(resolve, 500))
+      expect(await a.blocks.request(source.peerId, [late.cid])).toEqual({ missing: [], failed: false })
+      expect((await reading).equals(late.bytes)).toBe(true)
+      expect(Date.now() - started).toBeLessThan(5_000)
+    } finally {
+      await source.stop()
+    }
+  }, 30_000)
+
   it('fails a fetch whose blocks this node cannot store (disk full), instead of blaming the peer and asking forever', async () => {
     const full = await node(holder.multiaddrs(), () => { throw new DiskFullError('disk full: no space left on the device of /data (ENOSPC)') })
     try {

@@ -127,6 +127,28 @@ export class BlockExchange {
     }
   }
 
+  /** The block through `read` (which may go to the network), or from here as soon as a fetch stores it, whichever comes first */
+  async readOrStored (cid: CID, read: (signal: AbortSignal) => Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const settled = new AbortController()
+    const signal = AbortSignal.any([settled.signal, ...(options.signal != null ? [options.signal] : [])])
+    try {
+      return await Promise.race([collect(read(signal)), this.stored(cid, signal)])
+    } finally {
+      settled.abort()
+    }
+  }
+
+  /** Resolves with the block once it is here (woken by store(), polled for other writers) */
+  private async stored (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+    const key = blockKey(cid)
+    while (!signal.aborted) {
+      await this.arrival(key, WHEN_FETCHED_POLL_MS)
+      const bytes = await this.readLocal(cid, signal).catch(() => undefined)
+      if (bytes != null) return bytes
+    }
+    throw signal.reason
+  }
+
   /** The CIDs of the list this node does not hold */
   async missing (cids: CID[], options: { signal?: AbortSignal } = {}): Promise<CID[]> {
     const out: CID[] = []
@@ -293,6 +315,12 @@ export class BlockExchange {
   }
 }
 
+async function collect (parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of parts) chunks.push(chunk)
+  return chunks.length === 1 ? chunks[0] as Uint8Array : concat(chunks)
+}
+
 /** Blocks are the same whatever the CID version: key them by multihash */
 function blockKey (cid: CID): string {
   return toString(cid.multihash.bytes, 'base64')
@@ -303,9 +331,26 @@ function blockKey (cid: CID): string {
  * this node is fetching is read once it arrives, instead of being asked for again (over
  * bitswap, from every peer). The registry reads through it, so `docker pull` can start while
  * the image's blocks are still arriving.
+ *
+ * A read that goes to the network also ends when a fetch that began after it stores the block
+ * here: bitswap is not told of blocks the exchange stores, and such a read (a registry read
+ * begun between a failed fetch and its retry) held `docker pull` up for its whole 60 s timeout.
  */
 export function awaitingFetches<B extends Blockstore> (blockstore: B, exchange: BlockExchange): B {
-  return beforeGet(blockstore, async (cid, options) => { await exchange.whenFetched(cid, options) })
+  return new Proxy(blockstore, {
+    get (target, prop) {
+      const value: unknown = Reflect.get(target, prop)
+      if (prop !== 'get') return typeof value === 'function' ? value.bind(target) : value
+      return async function * (cid: CID, options?: { signal?: AbortSignal }) {
+        await exchange.whenFetched(cid, options)
+        if (await target.has(cid, options)) {
+          yield * target.get(cid, options)
+          return
+        }
+        yield await exchange.readOrStored(cid, signal => target.get(cid, { ...options, signal }), options)
+      }
+    }
+  })
 }
 
 /**
