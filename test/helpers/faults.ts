@@ -12,10 +12,11 @@ import { eventually, sleep } from './node-process.js'
 import { sh } from './sh.js'
 
 /**
- * The fault tests' LAN (test/faults.test.ts): three hosts with dockerd and a node, and a fourth
+ * The fault tests' LAN (test/faults.test.ts): N hosts with dockerd and a node, and one more
  * namespace holding only the upstream docker-registry. Its link can be shaped, so an import
  * takes long enough to be interrupted, and its process killed outright. Host 1's node reaches it
  * through a loopback forwarder (nodes refuse plain HTTP to other hosts), so only host 1 imports.
+ * One host's data dir may be a small tmpfs, to fill up.
  */
 
 export interface FaultLan {
@@ -132,6 +133,8 @@ export interface UpstreamImage {
  * every node, so nothing of an earlier test can be reused.
  */
 export async function pushRandomImage (fl: FaultLan, nametag: string, layers: number, layerMib: number): Promise<UpstreamImage> {
+  if (!existsSync('/bin/busybox')) throw new Error('static busybox missing: run .ci/run (busybox-static)')
+  if (!existsSync('/usr/bin/skopeo')) throw new Error('/usr/bin/skopeo is missing: run .ci/run (skopeo)')
   const dir = join(fl.lan.dir, 'images', nametag.replace(/[^a-z0-9]/g, '-'))
   const image = await buildImage(dir, layers, layerMib)
   await pushImage(fl.upstreamNet, image, `127.0.0.1:${UPSTREAM_PORT}/${nametag}`)
