@@ -102,6 +102,20 @@ describe('reconciler', () => {
     await reconciler.stop()
   })
 
+  it('loads what it pinned once an engine that was not up at start answers', async () => {
+    const { records, docker, reconciler } = await setup(null)
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'pinned', 'pinned')
+    docker.arch = 'linux/amd64'
+    reconciler.schedule()
+    await until(async () => (await records.status(ME, 'app:1'))?.state === 'loaded', 'loaded once the engine answers')
+    expect(await records.status(ME, 'app:1')).toMatchObject({ docker: true })
+    expect(docker.pulls).toEqual(['127.0.0.1:5005/app:1'])
+    await reconciler.stop()
+  })
+
   it('ignores strategies that do not execute or do not assign this peer', async () => {
     const { records, docker, reconciler } = await setup()
     await records.putStrategy(strategy('dry', false))

@@ -11,8 +11,8 @@ export class MemoryDockerEngine implements DockerEngine {
   /** An engine that stopped after the node started: every call fails as a gone socket does */
   stopped = false
 
-  /** platform null: a host without an engine */
-  constructor (private readonly arch: string | null = 'linux/amd64', private readonly resolvePull: (ref: string) => Promise<string> = async ref => `sha256:${ref}`) {}
+  /** platform (arch) null: a host without an engine, or whose engine has not started yet */
+  constructor (public arch: string | null = 'linux/amd64', private readonly resolvePull: (ref: string) => Promise<string> = async ref => `sha256:${ref}`) {}
 
   async platform (): Promise<string | undefined> {
     return this.arch ?? undefined

@@ -121,6 +121,8 @@ export class Reconciler {
 
   private async pass (): Promise<void> {
     const { records, peerId } = this.init
+    // an engine that did not answer when the node started (a host booting, dockerd restarted) is used once it does
+    if (this.platform == null) this.platform = await this.probeEngine()
     const desired = await desiredImages(records, peerId)
     const statuses = await ownStatuses(records, peerId)
     const done = this.hasDocker ? 'loaded' : 'pinned'
@@ -154,6 +156,17 @@ export class Reconciler {
     }
     this.init.log.warn({ reason }, 'nothing replicated until it is back')
     return true
+  }
+
+  /** The engine's platform; undefined when it does not answer within 10 s (a pass must not hang on it) */
+  private async probeEngine (): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, 10_000) })
+    try {
+      return await Promise.race([this.init.docker.platform(), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private async awayReason (): Promise<string | undefined> {
