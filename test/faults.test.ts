@@ -218,6 +218,7 @@ describe('faults on the multi-host harness', () => {
     const img = image('engine')
     expect((await importNow(img.nametag)).status).toBe(200)
     const host = h(1)
+    let back = 0
     await host.stopDocker()
     try {
       await target(img.nametag, host)
@@ -227,15 +228,37 @@ describe('faults on the multi-host harness', () => {
       const held = await until(async () => { const c = await cell(h(0), image('fetch').nametag, host); return c?.state === 'failed' ? c : undefined }, 30_000, 'an image loaded before is failed too')
       expect(held.error).toBe(failed.error)
     } finally {
+      // from the engine's start command: it starts in a few seconds, and the node may use it before the CLI answers
+      back = Date.now()
       await host.startDocker()
     }
-    const back = Date.now()
     await eventually(async () => (await cell(h(0), img.nametag, host))?.state === 'loaded', 60_000, 'loaded once the engine is back').catch(async err => {
       throw new Error(`${(err as Error).message}; cell: ${JSON.stringify(await cell(h(0), img.nametag, host))}`)
     })
     await expectLoaded(host, img)
     await eventually(async () => (await cell(h(0), image('fetch').nametag, host))?.state === 'loaded', 30_000, 'the image loaded before is loaded again')
     rows.push({ fault: 'Docker engine stopped', outcome: 'status failed naming the engine while away; loaded once it returned, no manual step', recoverS: seconds(back) })
+  }, 200_000)
+
+  it('a node restarted while its Docker engine is down pins what it is assigned, and loads it once the engine starts', async () => {
+    const img = image('partition') // loaded on host 3 by the partition test
+    const host = h(2)
+    let back = 0
+    await host.stopDocker()
+    try {
+      await host.restart()
+      expect(host.output).toMatch(/^docker: none/m)
+      await eventually(async () => (await cell(h(0), img.nametag, host))?.state === 'pinned', 60_000, 'pinned without an engine')
+    } finally {
+      // from the engine's start command: it starts in a few seconds, and the node may use it before the CLI answers
+      back = Date.now()
+      await host.startDocker()
+    }
+    await eventually(async () => (await cell(h(0), img.nametag, host))?.state === 'loaded', 60_000, 'loaded once the engine answers').catch(async err => {
+      throw new Error(`${(err as Error).message}; cell: ${JSON.stringify(await cell(h(0), img.nametag, host))}`)
+    })
+    await expectLoaded(host, img)
+    rows.push({ fault: 'Docker engine down when the node started', outcome: 'pinned (no engine); loaded once the engine started, no manual step', recoverS: seconds(back) })
   }, 200_000)
 
   it('a host whose data dir fills up mid-fetch says so and keeps answering, and ends loaded once the disk has room', async () => {
