@@ -7,6 +7,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PackBlockstore, type PackBlockstoreInit } from '../src/blockstore/pack-blockstore.js'
 import { KIND_BLOCK, encodeIndexRecord } from '../src/blockstore/pack-format.js'
+import { Pack } from '../src/blockstore/pack.js'
 import { block, blockstoreConformance, dir, read } from './blockstore-conformance.js'
 
 blockstoreConformance('PackBlockstore', path => new PackBlockstore(path))
@@ -65,6 +66,33 @@ describe('PackBlockstore', () => {
     expect(await packFiles(path)).toEqual(['00000001.idx', '00000001.pack'])
     expect((await stat(join(path, 'packs', '00000001.pack'))).size).toBeGreaterThan(20 * 262_144)
     await expectBlocks(s, blocks)
+  })
+
+  // a full disk (ENOSPC on the index log) fails one commit; blocks written later into the same
+  // pack are then indexed past the failed batch, and a restart's tail scan starts after them
+  it('keeps the blocks of a failed commit: indexed by the next commit, found after a restart', async () => {
+    const path = join(await dir(), 'blocks')
+    const { store: s, warnings } = await store(path, { commitDelayMs: 3_600_000, commitBytes: Number.MAX_SAFE_INTEGER })
+    const first = await block(262_144)
+    const later = await block(262_144)
+    const appendIndex = Pack.prototype.appendIndex
+    let fail = true
+    Pack.prototype.appendIndex = async function (this: Pack, records) {
+      if (fail) { fail = false; throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) }
+      return await appendIndex.call(this, records)
+    }
+    try {
+      await s.put(first.cid, first.bytes)
+      await expect(s.commit()).rejects.toThrow(/ENOSPC/)
+      expect(warnings.map(w => w.msg).join()).toMatch(/commit failed/)
+      await s.put(later.cid, later.bytes)
+      await s.commit()
+    } finally {
+      Pack.prototype.appendIndex = appendIndex
+    }
+    await s.close()
+    const { store: reopened } = await store(path)
+    await expectBlocks(reopened, [first, later])
   })
 
   it('reads every block after a restart', async () => {

@@ -74,6 +74,8 @@ interface Uncommitted {
 
 const DEFAULT_MAX_PACK_BYTES = 1024 * 1024 * 1024
 const DEFAULT_COMMIT_DELAY_MS = 200
+/** A failed commit (a full disk) is tried again this often until one succeeds */
+const COMMIT_RETRY_MS = 5000
 const DEFAULT_COMMIT_BYTES = 64 * 1024 * 1024
 const DEFAULT_MIN_GARBAGE_RATIO = 0.25
 /** Blocks copied at once by a compaction: enough to fill a writev, few enough to keep reads going */
@@ -88,6 +90,7 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
   private active: Promise<Pack> | undefined
   private uncommitted: Uncommitted[] = []
   private uncommittedBytes = 0
+  private commitFailing = false
   private commitTimer: NodeJS.Timeout | undefined
   private commits: Promise<void> = Promise.resolve()
   /** blockstore-fs files from before packs, when the directory has any */
@@ -146,7 +149,10 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
   }
 
   async close (): Promise<void> {
-    await this.commit()
+    // a commit that fails here (full disk) is logged; the files are closed all the same
+    await this.commit().catch(() => {})
+    clearTimeout(this.commitTimer)
+    this.commitTimer = undefined
     const active = await this.active?.catch(() => undefined)
     await Promise.all([...this.packs, ...(active === undefined ? [] : [active])].map(async p => { await p.close() }))
     this.packs.length = 0
@@ -296,8 +302,21 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
     this.uncommitted = []
     this.uncommittedBytes = 0
     const run = this.commits.then(async () => { await this.commitBatch(batch) })
-    this.commits = run.catch(err => { this.init.log?.warn({ err: (err as Error).message }, 'block pack commit failed; blocks stay in memory until restart, when the tail scan finds them') })
+    this.commits = run.then(() => { this.commitFailing = false }, err => { this.commitFailed(batch, err as Error) })
     await run
+  }
+
+  /**
+   * The batch waits for the next commit, retried every COMMIT_RETRY_MS: dropping it lost its
+   * blocks at the next restart, as blocks written after it into the same pack were indexed past
+   * them and the tail scan starts after the last indexed block (a full disk failing one index
+   * append was enough). Logged once per run of failures.
+   */
+  private commitFailed (batch: Uncommitted[], err: Error): void {
+    this.uncommitted.unshift(...batch)
+    this.commitTimer ??= setTimeout(() => { void this.commit().catch(() => {}) }, COMMIT_RETRY_MS).unref()
+    if (!this.commitFailing) this.init.log?.warn({ err: err.message, blocks: this.uncommitted.length }, `block pack commit failed; retried every ${COMMIT_RETRY_MS / 1000} s`)
+    this.commitFailing = true
   }
 
   private async commitBatch (batch: Uncommitted[]): Promise<void> {
