@@ -1,6 +1,8 @@
 import type { Request, Response } from 'express'
 import { z } from 'zod'
 import type { ImportJobs } from '../images/jobs.js'
+// route.js adds zod's .openapi(), used below at load: a type-only import would leave it to import order
+import './route.js'
 import type { ApiRouter } from './route.js'
 import type { ApiDeps } from './deps.js'
 import { ApiError } from './errors.js'
