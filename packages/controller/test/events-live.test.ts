@@ -1,15 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryStore, type Peer } from '@distromash/p2pcomm'
-import { createApp } from '../src/api/app.js'
 import type { Identity } from '../src/api/deps.js'
-import { Records } from '../src/records/index.js'
 import { describeAuthorization } from '../src/records/policy.js'
 import { NodeProcess, writePeerstore } from '../../../test/helpers/node-process.js'
+import { startTwinApi, type TwinApi } from './helpers/twin-api.js'
 
 interface Sse { name: string, data: unknown }
 
@@ -77,7 +74,7 @@ function peer (id: string, over: Partial<Peer> = {}): Peer {
  * identity are whatever the test says, so every kind of change is made on purpose.
  */
 describe('peers and identity events (API over in-memory twins)', () => {
-  let server: Server
+  let api: TwinApi
   let apiUrl = ''
   let peers: Peer[] = []
   let identity: Identity
@@ -89,24 +86,15 @@ describe('peers and identity events (API over in-memory twins)', () => {
     const self = peer(store.peerId, { self: true })
     peers = [self]
     identity = { peerId: store.peerId, addrs: ['/ip4/127.0.0.1/tcp/4001'], privateNetwork: true, version: 't', writeAuthorization: describeAuthorization(undefined, store.peerId), content: { kind: 'embedded', description: 'embedded (Helia)' } }
-    const app = createApp({
-      deps: {
-        records: new Records(store, store.peerId),
-        identity: () => identity,
-        peers: async () => { peerCalls++; return peers.map(p => ({ ...p })) },
-        stats: () => ({ store: store.stats(), connections: 0, droppedAnnouncements: 0, providers: { announced: 0, failed: 0, queued: 0 } }),
-        ready: () => true
-      },
-      version: 't',
-      log: { error: () => {} }
+    api = await startTwinApi(store, {
+      identity: () => identity,
+      peers: async () => { peerCalls++; return peers.map(p => ({ ...p })) }
     })
-    server = createServer(app)
-    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    apiUrl = api.url
   })
 
   afterEach(() => { for (const s of streams.splice(0)) s.close() })
-  afterAll(async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) })
+  afterAll(async () => { await api.close() })
 
   const open = async (): Promise<EventStream> => {
     const s = await EventStream.open(apiUrl)

@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createServer, type Server } from 'node:http'
 import { connect, type Socket } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { MemoryStore } from '@distromash/p2pcomm'
-import { createApp } from '../src/api/app.js'
 import { MAX_UNREAD_EVENT_BYTES } from '../src/api/events.js'
-import { Records } from '../src/records/index.js'
-import { describeAuthorization } from '../src/records/policy.js'
+import { startTwinApi, type TwinApi } from './helpers/twin-api.js'
 
 /**
  * Issue 16's event-stream attack by clients that never read: each one's unread events are capped
@@ -15,30 +11,17 @@ import { describeAuthorization } from '../src/records/policy.js'
  * fill the kernel's socket buffers first.
  */
 describe('event streams of clients that never read', () => {
-  let server: Server
+  let api: TwinApi
   let store: MemoryStore
   let port = 0
 
   beforeAll(async () => {
     store = await MemoryStore.create()
-    const records = new Records(store, store.peerId)
-    const app = createApp({
-      deps: {
-        records,
-        identity: () => ({ peerId: store.peerId, addrs: [], privateNetwork: false, version: 't', writeAuthorization: describeAuthorization(undefined, store.peerId), content: { kind: 'embedded', description: 'embedded (Helia)' } }),
-        peers: async () => [],
-        stats: () => ({ store: store.stats(), connections: 0, droppedAnnouncements: 0, providers: { announced: 0, failed: 0, queued: 0 } }),
-        ready: () => true
-      },
-      version: 't',
-      log: { error: () => {} }
-    })
-    server = createServer(app)
-    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    port = (server.address() as AddressInfo).port
+    api = await startTwinApi(store)
+    port = api.port
   })
 
-  afterAll(async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) })
+  afterAll(async () => { await api.close() })
 
   it('drops each client once it leaves the unread budget behind; a reading client keeps its stream', async () => {
     const stalled: Socket[] = []
@@ -50,7 +33,7 @@ describe('event streams of clients that never read', () => {
       stalled.push(socket)
     }
     // a paused client never sees the server close it (it would have to read up to the FIN): count on the server
-    const open = async (): Promise<number> => new Promise((resolve, reject) => server.getConnections((err, n) => { err != null ? reject(err) : resolve(n) }))
+    const open = async (): Promise<number> => new Promise((resolve, reject) => api.server.getConnections((err, n) => { err != null ? reject(err) : resolve(n) }))
     let received = 0
     const reader = connect(port, '127.0.0.1')
     reader.on('data', d => { received += d.length })

@@ -1,13 +1,9 @@
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { MemoryStore, type MeshTraffic, type StoreStats } from '@distromash/p2pcomm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createApp } from '../src/api/app.js'
 import { metricsRoutes } from '../src/api/metrics.js'
 import { cachedDiskUsage, createNodeMetrics, type MetricsSources } from '../src/metrics/index.js'
-import { Records } from '../src/records/index.js'
-import { describeAuthorization } from '../src/records/policy.js'
 import type { ReplicationState } from '../src/records/schemas.js'
+import { startTwinApi, type TwinApi } from './helpers/twin-api.js'
 
 /** The value of one sample of the exposition text; labels must match exactly, in any order */
 function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -150,31 +146,16 @@ describe('node metrics', () => {
 })
 
 describe('GET /metrics', () => {
-  let server: Server
+  let api: TwinApi
   let base = ''
 
   beforeAll(async () => {
-    const store = await MemoryStore.create()
-    const app = createApp({
-      deps: {
-        records: new Records(store, store.peerId),
-        identity: () => ({ peerId: store.peerId, addrs: [], privateNetwork: false, version: 't', writeAuthorization: describeAuthorization(undefined, store.peerId), content: { kind: 'embedded', description: 'embedded (Helia)' } }),
-        peers: async () => [],
-        stats: () => ({ store: store.stats(), connections: 0, droppedAnnouncements: 0, providers: { announced: 0, failed: 0, queued: 0 } }),
-        ready: () => true
-      },
-      // a token guards writes only: a scraper needs none
-      apiToken: 'secret',
-      version: 't',
-      log: { error: () => {} },
-      routes: [metricsRoutes(createNodeMetrics(twin()))]
-    })
-    server = createServer(app)
-    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    // a token guards writes only: a scraper needs none
+    api = await startTwinApi(await MemoryStore.create(), {}, { apiToken: 'secret', routes: [metricsRoutes(createNodeMetrics(twin()))] })
+    base = api.url
   })
 
-  afterAll(async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) })
+  afterAll(async () => { await api.close() })
 
   it('answers Prometheus text without a token, is in the OpenAPI document, and allows only GET and HEAD', async () => {
     const res = await fetch(`${base}/metrics`)
