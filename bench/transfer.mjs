@@ -3,13 +3,20 @@
 // skopeo copying the same image from docker-registry over plain HTTP (issue 15).
 // Two DistroMash nodes on loopback, private network on (a swarm key): the seed imports a random
 // image (≥ 256 MiB) from docker-registry; each mesh run starts a fresh puller (empty data dir,
-// bootstrapped to the seed) and assigns it the image with a target strategy. No Docker: the time
-// runs from the strategy's POST to the puller's cell reading `pinned`. Each skopeo run copies the
-// same image `docker://docker-registry oci:<fresh dir>`. The two alternate (ABBA…), R runs each.
+// bootstrapped to the seed), warms it with a 16 MiB image fetched the same way (V8 optimises the
+// fetch path once per process; a node that has been up does not pay that per image: --cold skips
+// the warm-up) and assigns it the image with a target strategy. No Docker: the time runs from the
+// strategy's POST to the puller's cell reading `pinned`. Each skopeo run copies the same image
+// `docker://docker-registry oci:<fresh dir>`. Each floor run writes the image's size to a new file
+// with dd: what writing the bytes costs this machine, which every contender pays once. They
+// alternate (ABBA…), R runs each, each after the memory freed by the run before has settled
+// (settleMemory: this VM charges ~4 CPU-s per GiB for first writes to memory it gave back).
 // Prints medians and spread, the speed ratio (skopeo time / mesh time, target ≥ 0.8×) and the
 // mesh's CPU-seconds per GiB moved (seed + puller, from /proc, target ≤ 6), skopeo's beside it.
 // --profile: both nodes run with --cpu-prof; prints the top functions by self time of each side and
 // who called the heaviest (--profile-dir DIR: the same, the profiles kept in DIR).
+// --perf DIR: `perf record -g` of seed and puller during each timed mesh run (kernel and native
+// frames too: page faults, copies into the page cache, the ciphers), one file per run in DIR.
 // Needs /usr/bin/docker-registry, skopeo and a build (`npx tsc -b`).
 //
 // Makefile:
@@ -18,7 +25,7 @@
 // --baseline DIR: another checkout, built (e.g. `git worktree add DIR HEAD~1`, `npm ci`, `npx tsc -b`
 // there): its own seed and pullers run interleaved with this build's and skopeo, and the medians
 // of both builds are printed side by side (a change measured against its parent in one run).
-// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--baseline DIR] [--no-pnet] [--puller-log info]
+// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--baseline DIR] [--no-pnet] [--cold] [--perf DIR] [--puller-log info]
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
@@ -33,13 +40,14 @@ import { printProfile } from './lib/profile.mjs'
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' },
-    profile: { type: 'boolean', default: false }, 'profile-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }, 'puller-log': { type: 'string', default: 'warn' }
+    profile: { type: 'boolean', default: false }, cold: { type: 'boolean', default: false }, perf: { type: 'string' }, 'profile-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }, 'puller-log': { type: 'string', default: 'warn' }
   }
 })
 const RUNS = Number(values.runs)
 const SPEED_TARGET = 0.8
 const CPU_TARGET = 6
 const REPO = 'bench/transfer'
+const WARMUP_REPO = 'bench/warmup'
 const TAG = 'v1'
 const GiB = 1024 * MiB
 
@@ -50,6 +58,9 @@ await runBench(async () => {
   const upstream = await startDockerRegistry()
   const image = await pushRandomImage(upstream.url, REPO, TAG, { layers: Number(values.layers), layerMiB: Number(values['layer-mib']) })
   console.log(`image ${REPO}:${TAG}: ${image.layers} random layers, ${(image.size / MiB).toFixed(1)} MiB`)
+  // a puller fetches this one first, so the timed fetch runs on code V8 has already optimised, as
+  // on a node that has been up for a while (--cold: a fresh process's first fetch, JIT included)
+  if (!values.cold) await pushRandomImage(upstream.url, WARMUP_REPO, TAG, { layers: 2, layerMiB: 8 })
 
   const swarmKey = join(dir, 'swarm.key')
   await writeFile(swarmKey, await sh(BIN, ['swarm-key']) + '\n')
@@ -63,12 +74,13 @@ await runBench(async () => {
   for (const build of builds) {
     build.seed = await startNode({ bin: build.bin, dataDir: await mkdirp(join(dir, `seed-${build.name}`)), upstream: upstream.url, args: keyArgs, nodeFlags: build.name === 'mesh' ? profileFlags('seed') : [] })
     const { ms: importMs, result: imported } = await timed(async () => importImage(build.seed, REPO, TAG))
+    if (!values.cold) await importImage(build.seed, WARMUP_REPO, TAG)
     console.log(`imported into the ${build.name} seed${build.name === 'base' ? ` (${values.baseline})` : ''} in ${(importMs / 1000).toFixed(2)} s: ${imported.cid}; private network ${values['no-pnet'] ? 'off' : 'on'}`)
     build.peerstore = join(dir, `peerstore-${build.name}`)
     await writeFile(build.peerstore, build.seed.multiaddr + '\n')
   }
 
-  const contenders = [...builds.map(b => b.name), 'skopeo']
+  const contenders = [...builds.map(b => b.name), 'skopeo', 'floor']
   const runs = Object.fromEntries(contenders.map(c => [c, []]))
   const cpu = Object.fromEntries(contenders.map(c => [c, []]))
   for (let i = 0; i < RUNS; i++) {
@@ -77,7 +89,7 @@ await runBench(async () => {
       const build = builds.find(b => b.name === which)
       const r = build != null
         ? await meshRun(build, keyArgs, which === 'mesh' ? profileFlags('puller') : [], join(dir, `puller-${which}-${i}`))
-        : await skopeoRun(upstream, join(dir, `oci-${i}`))
+        : which === 'skopeo' ? await skopeoRun(upstream, join(dir, `oci-${i}`)) : await writeFloorRun(image.size, join(dir, `floor-${i}`))
       runs[which].push(r.ms)
       cpu[which].push(r.cpuSeconds / (image.size / GiB))
       console.log(`  ${which.padEnd(6)} ${(r.ms / 1000).toFixed(2)} s  ${(image.size / MiB / (r.ms / 1000)).toFixed(0)} MiB/s  ${r.cpuSeconds.toFixed(1)} CPU-s (${(r.cpuSeconds / (image.size / GiB)).toFixed(1)} per GiB)`)
@@ -91,6 +103,9 @@ await runBench(async () => {
   console.log(`skopeo (docker-registry → oci:):   ${describe(runs.skopeo)}; ${(image.size / MiB / (median(runs.skopeo) / 1000)).toFixed(0)} MiB/s`)
   console.log(`speed: mesh ${speed.toFixed(2)}× skopeo's (target ≥ ${SPEED_TARGET}×) ${speed >= SPEED_TARGET ? 'PASS' : 'FAIL'}${runs.base != null ? `; base ${(median(runs.skopeo) / median(runs.base)).toFixed(2)}×` : ''}`)
   console.log(`CPU per GiB moved: mesh ${meshCpu.toFixed(1)} s (seed + puller; min ${Math.min(...cpu.mesh).toFixed(1)}, max ${Math.max(...cpu.mesh).toFixed(1)}; target ≤ ${CPU_TARGET}) ${meshCpu <= CPU_TARGET ? 'PASS' : 'FAIL'}; skopeo + docker-registry ${median(cpu.skopeo).toFixed(1)} s`)
+  const floor = median(cpu.floor)
+  console.log(`floor: writing the image's bytes to a new file (dd, 256 KiB writes) costs ${describeCpu(cpu.floor)} CPU per GiB on this machine, which mesh and skopeo each pay once;`)
+  console.log(`  above it: mesh ${(meshCpu - floor).toFixed(1)} s, skopeo + docker-registry ${(median(cpu.skopeo) - floor).toFixed(1)} s per GiB`)
   console.log(`load average at end: ${await loadAverage()}`)
   if (values.profile || values['profile-dir'] != null) {
     await printProfile(profiles.seed, 'seed (serving every mesh run, and its import)')
@@ -103,47 +118,117 @@ function describeCpu (values) {
   return `${median(values).toFixed(1)} s (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`
 }
 
+/**
+ * Waits until the memory freed by the previous run (its deleted files' page cache) has gone back
+ * to the hypervisor. This VM's balloon reports free pages to the host (virtio-balloon free page
+ * reporting, 2 s after they are freed), and the first write to a reported page costs the guest
+ * ~15 µs (a host fault): ~4 CPU-s per GiB of new file data, against ~0.2 on pages still held. A
+ * run starting right after another's cleanup would write into held pages and look cheap, so
+ * every contender starts from the same state: everything reported, as on a host whose pulls are
+ * seconds apart or more.
+ */
+async function settleMemory () {
+  await sleep(5000)
+}
+
+/** The floor: CPU to write the image's bytes to a new file, the one thing every contender does */
+async function writeFloorRun (bytes, out) {
+  await settleMemory()
+  const timesFile = `${out}.time`
+  const t0 = performance.now()
+  await sh('/usr/bin/time', ['-o', timesFile, '-f', '%U %S', 'dd', 'if=/dev/zero', `of=${out}`, 'bs=256K', `count=${Math.ceil(bytes / (256 * 1024))}`, 'status=none'])
+  const ms = performance.now() - t0
+  const [user, system] = (await readFile(timesFile, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number)
+  await rm(out, { force: true })
+  return { ms, cpuSeconds: user + system }
+}
+
 /** A fresh puller assigned the image by a target strategy: time and CPU from the POST to `pinned` */
 async function meshRun ({ seed, peerstore, bin }, keyArgs, nodeFlags, dataDir) {
   const puller = await startNode({ bin, dataDir: await mkdirp(dataDir), args: [...keyArgs, '--peerstore', peerstore], nodeFlags, logLevel: values['puller-log'] })
   await until(`the seed lists the puller as live`, async () => (await api(seed, '/api/v1/peers')).some(p => p.id === puller.peerId && p.live))
+  if (!values.cold) await assignAndWait(seed, puller, `${WARMUP_REPO}:${TAG}`)
+  await settleMemory()
+  const perf = values.perf == null ? undefined : startPerf(await mkdirp(values.perf), [seed.pid, puller.pid], dataDir)
   const cpu0 = cpuSeconds(seed.pid) + cpuSeconds(puller.pid)
   const threads0 = { seed: cpuByThread(seed.pid), puller: cpuByThread(puller.pid) }
+  const io0 = { seed: ioBytes(seed.pid), puller: ioBytes(puller.pid) }
   const t0 = performance.now()
-  const strategy = await api(seed, '/api/v1/strategy', { method: 'POST', body: { type: 'target', nametag: `${REPO}:${TAG}`, target: puller.peerId, execute: true } })
-  // the puller's CPU in each state its cell passes through (fetching: blocks arriving; then pinning)
+  const stages0 = await stages(puller)
+  const phases = await assignAndWait(seed, puller, `${REPO}:${TAG}`)
+  const ms = phases.at(-1).at - t0
+  await perf?.stop()
+  console.log(`    puller by state: ${phases.slice(0, -1).map((p, i) => `${p.state} ${((phases[i + 1].at - p.at) / 1000).toFixed(2)} s ${(phases[i + 1].cpu - p.cpu).toFixed(2)} CPU-s`).join(', ')}; ${describeStages(stages0, await stages(puller))}`)
+  const cpuSecondsUsed = cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0
+  const threads = { seed: threadDelta(threads0.seed, cpuByThread(seed.pid)), puller: threadDelta(threads0.puller, cpuByThread(puller.pid)) }
+  for (const side of ['seed', 'puller']) {
+    const io = ioBytes(side === 'seed' ? seed.pid : puller.pid)
+    const mib = key => ((io[key] - io0[side][key]) / MiB).toFixed(0)
+    console.log(`    ${side} CPU-s by thread: ${threads[side]}; read ${mib('rchar')} MiB, wrote ${mib('wchar')} MiB (syscalls, files and sockets)`)
+  }
+  await puller.stop()
+  await rm(dataDir, { recursive: true, force: true })
+  return { ms, cpuSeconds: cpuSecondsUsed }
+}
+
+/**
+ * Assigns `nametag` to the puller with a target strategy and waits for its cell to read `pinned`;
+ * returns the puller's CPU in each state its cell passed through (fetching: blocks arriving; pinning).
+ * The strategy is deleted once pinned: the next puller is another peer.
+ */
+async function assignAndWait (seed, puller, nametag) {
+  const strategy = await api(seed, '/api/v1/strategy', { method: 'POST', body: { type: 'target', nametag, target: puller.peerId, execute: true } })
   const phases = []
-  await until('the puller pinned the image', async () => {
-    const cell = (await api(puller, '/api/v1/replication')).cells.find(c => c.peerId === puller.peerId)
+  await until(`the puller pinned ${nametag}`, async () => {
+    const cell = (await api(puller, '/api/v1/replication')).cells.find(c => c.peerId === puller.peerId && c.image === nametag)
     if (cell?.state === 'failed') throw new Error(`replication failed: ${cell.error}`)
     const state = cell?.state ?? 'unassigned'
     if (phases.at(-1)?.state !== state) phases.push({ state, at: performance.now(), cpu: cpuSeconds(puller.pid) })
     return state === 'pinned'
     // every 25 ms: each poll costs the puller an API request (at 10 ms, ~0.1 CPU-s of a 3 s run)
   }, 25)
-  const ms = performance.now() - t0
-  console.log(`    puller by state: ${phases.slice(0, -1).map((p, i) => `${p.state} ${((phases[i + 1].at - p.at) / 1000).toFixed(2)} s ${(phases[i + 1].cpu - p.cpu).toFixed(2)} CPU-s`).join(', ')}; ${await stages(puller)}`)
-  const cpuSecondsUsed = cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0
-  const threads = { seed: threadDelta(threads0.seed, cpuByThread(seed.pid)), puller: threadDelta(threads0.puller, cpuByThread(puller.pid)) }
-  for (const side of ['seed', 'puller']) console.log(`    ${side} CPU-s by thread: ${threads[side]}`)
   await api(seed, `/api/v1/strategy/${encodeURIComponent(strategy.key)}`, { method: 'DELETE' })
-  await puller.stop()
-  await rm(dataDir, { recursive: true, force: true })
-  return { ms, cpuSeconds: cpuSecondsUsed }
+  return phases
 }
 
-/** The puller's own timing of its replication stages (fetch: blocks from peers; pin), from its /metrics */
+/** `perf record` of the given processes (call graphs) into DIR/<run>.data until stop() */
+function startPerf (dir, pids, runDir) {
+  const out = join(dir, `${runDir.split('/').at(-1)}.data`)
+  const child = spawn('perf', ['record', '-q', '-g', '-o', out, '-p', pids.join(',')], { stdio: 'inherit' })
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  return {
+    stop: async () => {
+      child.kill('SIGINT')
+      await exited
+      console.log(`    perf: ${out} (perf report -i ${out} --no-children --sort pid,sym)`)
+    }
+  }
+}
+
+/** The puller's own counters of its replication stages (fetch: blocks from peers; pin), from its /metrics */
 async function stages (node) {
   const text = await (await fetch(`${node.api}/metrics`)).text()
-  const seconds = stage => Number(text.split('\n').find(l => l.startsWith('distromash_replication_duration_seconds_sum{') && l.includes(`stage="${stage}"`) && l.includes('outcome="ok"'))?.split(' ').at(-1) ?? NaN)
-  const counter = (name, label) => text.split('\n').filter(l => l.startsWith(`${name}{`) && l.includes(label)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0)
-  // more bytes received than the image's, failed requests or bitswap bytes: blocks sent twice, retries, fallbacks
-  return `fetch ${seconds('fetch').toFixed(2)} s, pin ${seconds('pin').toFixed(2)} s; received ${(counter('distromash_block_exchange_bytes_total', 'direction="received"') / MiB).toFixed(1)} MiB, ` +
-    `bitswap ${(counter('distromash_bitswap_bytes_total', 'direction="received"') / MiB).toFixed(1)} MiB, failed requests ${counter('distromash_failures_total', 'kind="block_request"')}`
+  const sum = (name, ...labels) => text.split('\n').filter(l => l.startsWith(`${name}{`) && labels.every(label => l.includes(label))).reduce((total, l) => total + Number(l.split(' ').at(-1)), 0)
+  const seconds = stage => sum('distromash_replication_duration_seconds_sum', `stage="${stage}"`, 'outcome="ok"')
+  return {
+    fetch: seconds('fetch'),
+    pin: seconds('pin'),
+    received: sum('distromash_block_exchange_bytes_total', 'direction="received"'),
+    bitswap: sum('distromash_bitswap_bytes_total', 'direction="received"'),
+    failed: sum('distromash_failures_total', 'kind="block_request"')
+  }
+}
+
+/** What the counters moved by in a run. More bytes received than the image's, failed requests or
+ * bitswap bytes: blocks sent twice, retries, fallbacks */
+function describeStages (before, after) {
+  const d = key => after[key] - before[key]
+  return `fetch ${d('fetch').toFixed(2)} s, pin ${d('pin').toFixed(2)} s; received ${(d('received') / MiB).toFixed(1)} MiB, bitswap ${(d('bitswap') / MiB).toFixed(1)} MiB, failed requests ${d('failed')}`
 }
 
 /** skopeo copy of the same image; CPU is skopeo's (from time(1)) and docker-registry's */
 async function skopeoRun (upstream, out) {
+  await settleMemory()
   const timesFile = `${out}.time`
   const registry0 = cpuSeconds(upstream.pid)
   const t0 = performance.now()
@@ -167,10 +252,16 @@ function cpuByThread (pid) {
       // (libuv's pool: file I/O, hashing; V8's: GC, compilation)
       const name = Number(tid) === pid ? 'main' : 'others'
       const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100)
+      byName.set(`${name} user`, (byName.get(`${name} user`) ?? 0) + Number(fields[11]) / 100)
+      byName.set(`${name} sys`, (byName.get(`${name} sys`) ?? 0) + Number(fields[12]) / 100)
     } catch {} // the thread ended meanwhile
   }
   return byName
+}
+
+/** Bytes a process passed to read- and write-like syscalls (files and sockets), from /proc/<pid>/io */
+function ioBytes (pid) {
+  return Object.fromEntries(readFileSync(`/proc/${pid}/io`, 'utf8').trim().split('\n').map(l => l.split(': ')).map(([k, v]) => [k, Number(v)]))
 }
 
 function threadDelta (before, after) {
