@@ -68,7 +68,11 @@ await runBench(async () => {
   // --profile-dir keeps the profiles after the run (`node bench/lib/profile.mjs DIR` summarises them again)
   const profileRoot = values['profile-dir'] ?? dir
   const profiles = { seed: await mkdirp(join(profileRoot, 'prof-seed')), puller: await mkdirp(join(profileRoot, 'prof-puller')) }
-  const profileFlags = side => values.profile || values['profile-dir'] != null ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : []
+  const profileFlags = side => [
+    ...values.profile || values['profile-dir'] != null ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : [],
+    // perf names JIT-compiled JavaScript from /tmp/perf-<pid>.map
+    ...values.perf != null ? ['--perf-basic-prof', '--interpreted-frames-native-stack'] : []
+  ]
   // the build under test, and with --baseline another checkout's (its own seed and pullers), run interleaved
   const builds = [{ name: 'mesh', bin: BIN }, ...(values.baseline != null ? [{ name: 'base', bin: resolve(values.baseline, 'bin/distromash') }] : [])]
   for (const build of builds) {

@@ -6,6 +6,7 @@
 //
 //   node bench/distribution/run.mjs [--rate 100] [--hosts 4] [--layers 4] [--layer-mib 50]
 //                                   [--rates 100,50] [--mesh] [--nametag bench/big:1]
+//                                   [--runs 0: no central run] [--perf FILE: perf record -a of each mesh run]
 //   node bench/distribution/run.mjs --cleanup      remove leftovers of crashed runs
 //
 // Needs root, `npx tsc -b` (for --mesh) and the system parts of .ci/run. Node 20 cannot run

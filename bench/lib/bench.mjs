@@ -226,7 +226,7 @@ export async function startNode ({ dataDir, upstream, logLevel = 'warn', env = {
     await sleep(50)
   }
   const peerId = /^peer id: (\S+)$/m.exec(out)?.[1]
-  return { api: `http://127.0.0.1:${api}`, registry: `127.0.0.1:${registry}`, pid: child.pid, peerId, multiaddr: `/ip4/127.0.0.1/tcp/${swarm}/p2p/${peerId}`, stop }
+  return { api: `http://127.0.0.1:${api}`, registry: `127.0.0.1:${registry}`, pid: child.pid, peerId, multiaddr: `/ip4/127.0.0.1/tcp/${swarm}/p2p/${peerId}`, stop, output: () => out }
 }
 
 /** `POST /api/v1/image?wait=true`: resolves to `{name, tag, cid}` once the import is done. */
