@@ -29,10 +29,10 @@
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
-  BIN, MiB, cpuSeconds, describe, importImage, loadAverage, median, mkdirp, pushRandomImage, requireBinaries, runBench, sh, sleep,
+  BIN, MiB, cpuSeconds, describe, importImage, loadAverage, median, mkdirp, pushRandomImage, requireBinaries, runBench, sh, sleep, startPerf,
   startDockerRegistry, startNode, tempDir, timed
 } from './lib/bench.mjs'
 import { printProfile } from './lib/profile.mjs'
@@ -70,8 +70,9 @@ await runBench(async () => {
   const profiles = { seed: await mkdirp(join(profileRoot, 'prof-seed')), puller: await mkdirp(join(profileRoot, 'prof-puller')) }
   const profileFlags = side => [
     ...values.profile || values['profile-dir'] != null ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : [],
-    // perf names JIT-compiled JavaScript from /tmp/perf-<pid>.map
-    ...values.perf != null ? ['--perf-basic-prof', '--interpreted-frames-native-stack'] : []
+    // perf names JIT-compiled JavaScript from /tmp/perf-<pid>.map (V8's own log, which the flag
+    // also turns on, goes to DIR rather than the working directory)
+    ...values.perf != null ? ['--perf-basic-prof', '--interpreted-frames-native-stack', `--logfile=${resolve(values.perf, 'v8.log')}`] : []
   ]
   // the build under test, and with --baseline another checkout's (its own seed and pullers), run interleaved
   const builds = [{ name: 'mesh', bin: BIN }, ...(values.baseline != null ? [{ name: 'base', bin: resolve(values.baseline, 'bin/distromash') }] : [])]
@@ -153,7 +154,7 @@ async function meshRun ({ seed, peerstore, bin }, keyArgs, nodeFlags, dataDir) {
   await until(`the seed lists the puller as live`, async () => (await api(seed, '/api/v1/peers')).some(p => p.id === puller.peerId && p.live))
   if (!values.cold) await assignAndWait(seed, puller, `${WARMUP_REPO}:${TAG}`)
   await settleMemory()
-  const perf = values.perf == null ? undefined : startPerf(await mkdirp(values.perf), [seed.pid, puller.pid], dataDir)
+  const perf = values.perf == null ? undefined : startPerf(['-p', `${seed.pid},${puller.pid}`], join(await mkdirp(values.perf), `${basename(dataDir)}.data`))
   const cpu0 = cpuSeconds(seed.pid) + cpuSeconds(puller.pid)
   const threads0 = { seed: cpuByThread(seed.pid), puller: cpuByThread(puller.pid) }
   const io0 = { seed: ioBytes(seed.pid), puller: ioBytes(puller.pid) }
@@ -193,20 +194,6 @@ async function assignAndWait (seed, puller, nametag) {
   }, 25)
   await api(seed, `/api/v1/strategy/${encodeURIComponent(strategy.key)}`, { method: 'DELETE' })
   return phases
-}
-
-/** `perf record` of the given processes (call graphs) into DIR/<run>.data until stop() */
-function startPerf (dir, pids, runDir) {
-  const out = join(dir, `${runDir.split('/').at(-1)}.data`)
-  const child = spawn('perf', ['record', '-q', '-g', '-o', out, '-p', pids.join(',')], { stdio: 'inherit' })
-  const exited = new Promise(resolve => child.once('exit', resolve))
-  return {
-    stop: async () => {
-      child.kill('SIGINT')
-      await exited
-      console.log(`    perf: ${out} (perf report -i ${out} --no-children --sort pid,sym)`)
-    }
-  }
 }
 
 /** The puller's own counters of its replication stages (fetch: blocks from peers; pin), from its /metrics */

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -7,6 +7,7 @@ import { newSwarmKey, startMesh, startRegistry, type Registry } from '../../test
 import { Host } from '../../test/helpers/hosts.js'
 import { measureThroughput, startForwarder } from '../../test/helpers/net-probes.js'
 import { cleanupStale, createLan, type Lan, type LanHost } from '../../test/helpers/netns.js'
+import { startPerf } from '../lib/bench.mjs'
 import { buildImage, pushImage, type BuiltImage } from './image.js'
 import { centralPull, deleteStrategies, meshImport, meshReplicate, removeEverywhere, timed, type RunResult } from './measure.js'
 
@@ -108,7 +109,7 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   console.log(`  mesh: import into ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${(await meshImport(s.hosts[0] as Host, values.nametag)).toFixed(1)} s`)
   // in the mesh the first host is the seed: it imported the image
   const meshSeed = (s.hosts[0] as Host).net
-  const perf = values.perf == null ? undefined : startPerf(`${values.perf}-${rate}.data`)
+  const perf = values.perf == null ? undefined : startPerf(['-a'], `${values.perf}-${rate}.data`)
   const m = await timed(meshSeed.veth, s.lan.hosts.map(h => h.name), async () => meshReplicate(s.hosts, values.nametag)).finally(async () => { await perf?.stop() }).catch(err => {
     for (const h of s.hosts) console.error(`--- node ${h.label} (${h.running ? 'running' : 'stopped'}):\n${h.output.slice(-3000)}`)
     throw err
@@ -124,19 +125,6 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   console.log(`  mesh/lower-bound ${ratio.toFixed(2)} (target ≤ ${bound}) ${ratio <= bound ? 'PASS' : 'FAIL'}, ${versusCentral}`)
   await deleteStrategies(s.hosts[0] as Host)
   return { central: c, mesh: m.seconds }
-}
-
-/** `perf record` of every CPU with call graphs until stop() */
-function startPerf (file: string): { stop: () => Promise<void> } {
-  const child = spawn('perf', ['record', '-q', '-a', '-g', '-o', file], { stdio: 'inherit' })
-  const exited = new Promise(resolve => child.once('exit', resolve))
-  return {
-    stop: async () => {
-      child.kill('SIGINT')
-      await exited
-      console.log(`  perf: ${file} (perf report -i ${file} --no-children --sort comm,dso)`)
-    }
-  }
 }
 
 /** Every node stopped, its blocks and datastore (so its replicated store) removed, restarted: same peer IDs, nothing held */

@@ -395,6 +395,22 @@ export function cpuSeconds (pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/**
+ * `perf record -g` until stop(): `target` is perf's choice of what to record, e.g. ['-a'] (every
+ * CPU) or ['-p', '12,34'] (those processes). stop() prints how to read the file.
+ */
+export function startPerf (target, out) {
+  const child = spawn('perf', ['record', '-q', '-g', '-o', out, ...target], { stdio: 'inherit' })
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  return {
+    stop: async () => {
+      child.kill('SIGINT')
+      await exited
+      console.log(`    perf: ${out} (perf report -i ${out} --no-children --sort comm,pid,sym)`)
+    }
+  }
+}
+
 export async function mkdirp (dir) { await mkdir(dir, { recursive: true }); return dir }
 
 export async function timed (fn) {
