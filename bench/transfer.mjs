@@ -68,6 +68,7 @@ await runBench(async () => {
   // --profile-dir keeps the profiles after the run (`node bench/lib/profile.mjs DIR` summarises them again)
   const profileRoot = values['profile-dir'] ?? dir
   const profiles = { seed: await mkdirp(join(profileRoot, 'prof-seed')), puller: await mkdirp(join(profileRoot, 'prof-puller')) }
+  if (values.perf != null) await mkdirp(values.perf)
   const profileFlags = side => [
     ...values.profile || values['profile-dir'] != null ? ['--cpu-prof', `--cpu-prof-dir=${profiles[side]}`] : [],
     // perf names JIT-compiled JavaScript from /tmp/perf-<pid>.map (V8's own log, which the flag
