@@ -140,12 +140,20 @@ async function settleMemory () {
 /** The floor: CPU to write the image's bytes to a new file, the one thing every contender does */
 async function writeFloorRun (bytes, out) {
   await settleMemory()
-  const timesFile = `${out}.time`
+  const run = await timedCommand('dd', ['if=/dev/zero', `of=${out}`, 'bs=256K', `count=${Math.ceil(bytes / (256 * 1024))}`, 'status=none'], `${out}.time`)
+  await rm(out, { force: true })
+  return run
+}
+
+/** Runs a command under time(1): its wall time and its own CPU seconds (user + system) */
+async function timedCommand (cmd, args, timesFile) {
   const t0 = performance.now()
-  await sh('/usr/bin/time', ['-o', timesFile, '-f', '%U %S', 'dd', 'if=/dev/zero', `of=${out}`, 'bs=256K', `count=${Math.ceil(bytes / (256 * 1024))}`, 'status=none'])
+  await new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-o', timesFile, '-f', '%U %S', cmd, ...args], { stdio: 'inherit' })
+    child.once('exit', code => { code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}`)) })
+  })
   const ms = performance.now() - t0
   const [user, system] = (await readFile(timesFile, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number)
-  await rm(out, { force: true })
   return { ms, cpuSeconds: user + system }
 }
 
@@ -221,18 +229,11 @@ function describeStages (before, after) {
 /** skopeo copy of the same image; CPU is skopeo's (from time(1)) and docker-registry's */
 async function skopeoRun (upstream, out) {
   await settleMemory()
-  const timesFile = `${out}.time`
   const registry0 = cpuSeconds(upstream.pid)
-  const t0 = performance.now()
-  await new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-o', timesFile, '-f', '%U %S', 'skopeo', 'copy', '--quiet', '--src-tls-verify=false', `docker://${upstream.host}/${REPO}:${TAG}`, `oci:${out}:${TAG}`], { stdio: 'inherit' })
-    child.once('exit', code => { code === 0 ? resolve() : reject(new Error(`skopeo exited ${code}`)) })
-  })
-  const ms = performance.now() - t0
-  const [user, system] = (await readFile(timesFile, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number)
-  const cpu = user + system + cpuSeconds(upstream.pid) - registry0
+  const run = await timedCommand('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${upstream.host}/${REPO}:${TAG}`, `oci:${out}:${TAG}`], `${out}.time`)
+  const cpu = run.cpuSeconds + cpuSeconds(upstream.pid) - registry0
   await rm(out, { recursive: true, force: true })
-  return { ms, cpuSeconds: cpu }
+  return { ms: run.ms, cpuSeconds: cpu }
 }
 
 /** CPU seconds of a process's main thread and of its other threads, from /proc/<pid>/task */

@@ -226,7 +226,7 @@ export async function startNode ({ dataDir, upstream, logLevel = 'warn', env = {
     await sleep(50)
   }
   const peerId = /^peer id: (\S+)$/m.exec(out)?.[1]
-  return { api: `http://127.0.0.1:${api}`, registry: `127.0.0.1:${registry}`, pid: child.pid, peerId, multiaddr: `/ip4/127.0.0.1/tcp/${swarm}/p2p/${peerId}`, stop, output: () => out }
+  return { api: `http://127.0.0.1:${api}`, registry: `127.0.0.1:${registry}`, pid: child.pid, peerId, multiaddr: `/ip4/127.0.0.1/tcp/${swarm}/p2p/${peerId}`, stop }
 }
 
 /** `POST /api/v1/image?wait=true`: resolves to `{name, tag, cid}` once the import is done. */
@@ -400,6 +400,7 @@ export function cpuSeconds (pid) {
  * CPU) or ['-p', '12,34'] (those processes). stop() prints how to read the file.
  */
 export function startPerf (target, out) {
+  if (!existsSync('/usr/bin/perf')) throw new Error('--perf needs perf: apt-get install linux-perf')
   const child = spawn('perf', ['record', '-q', '-g', '-o', out, ...target], { stdio: 'inherit' })
   const exited = new Promise(resolve => child.once('exit', resolve))
   return {
