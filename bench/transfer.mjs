@@ -164,11 +164,12 @@ async function meshRun ({ seed, peerstore, bin }, keyArgs, nodeFlags, dataDir) {
   if (!values.cold) await assignAndWait(seed, puller, `${WARMUP_REPO}:${TAG}`)
   await settleMemory()
   const perf = values.perf == null ? undefined : startPerf(['-p', `${seed.pid},${puller.pid}`], join(await mkdirp(values.perf), `${basename(dataDir)}.data`))
+  // read before the clock starts: a /metrics request costs the puller CPU too
+  const stages0 = await stages(puller)
   const cpu0 = cpuSeconds(seed.pid) + cpuSeconds(puller.pid)
   const threads0 = { seed: cpuByThread(seed.pid), puller: cpuByThread(puller.pid) }
   const io0 = { seed: ioBytes(seed.pid), puller: ioBytes(puller.pid) }
   const t0 = performance.now()
-  const stages0 = await stages(puller)
   const phases = await assignAndWait(seed, puller, `${REPO}:${TAG}`)
   const ms = phases.at(-1).at - t0
   await perf?.stop()
