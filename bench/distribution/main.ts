@@ -9,7 +9,7 @@ import { measureThroughput, startForwarder } from '../../test/helpers/net-probes
 import { cleanupStale, createLan, type Lan, type LanHost } from '../../test/helpers/netns.js'
 import { startPerf } from '../lib/bench.mjs'
 import { buildImage, pushImage, type BuiltImage } from './image.js'
-import { centralPull, deleteStrategies, meshImport, meshReplicate, removeEverywhere, timed, type RunResult } from './measure.js'
+import { centralPull, deleteStrategies, meshImport, meshReplicate, removeEverywhere, startTimeline, timed, type RunResult } from './measure.js'
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +26,9 @@ const { values } = parseArgs({
     /** Write every node's log of each mesh run to DIR/<rate>-<host>.log */
     logs: { type: 'string' },
     /** `perf record -a -g` of the whole machine during each mesh run, to FILE-<rate>.data: where the CPU goes */
-    perf: { type: 'string' }
+    perf: { type: 'string' },
+    /** Each host's link use and CPU, every second of each mesh run, to FILE-<rate>.txt */
+    timeline: { type: 'string' }
   }
 })
 const rates = (values.rates ?? values.rate).split(',').map(Number)
@@ -110,7 +112,11 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   // in the mesh the first host is the seed: it imported the image
   const meshSeed = (s.hosts[0] as Host).net
   const perf = values.perf == null ? undefined : startPerf(['-a'], `${values.perf}-${rate}.data`)
-  const m = await timed(meshSeed.veth, s.lan.hosts.map(h => h.name), async () => meshReplicate(s.hosts, values.nametag)).finally(async () => { await perf?.stop() }).catch(err => {
+  const timeline = values.timeline == null ? undefined : startTimeline(s.hosts.map(h => h.net), `${values.timeline}-${rate}.txt`)
+  const m = await timed(meshSeed.veth, s.lan.hosts.map(h => h.name), async () => meshReplicate(s.hosts, values.nametag)).finally(async () => {
+    await perf?.stop()
+    await timeline?.stop()
+  }).catch(err => {
     for (const h of s.hosts) console.error(`--- node ${h.label} (${h.running ? 'running' : 'stopped'}):\n${h.output.slice(-3000)}`)
     throw err
   })

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import type { Host } from '../../test/helpers/hosts.js'
 import { sh } from '../../test/helpers/sh.js'
 
@@ -136,4 +136,60 @@ async function cpuTimes (): Promise<{ idle: number, total: number }> {
 /** The root end of the seed's veth receives whatever the seed sends */
 async function seedSent (veth: string): Promise<number> {
   return Number(await readFile(`/sys/class/net/${veth}/statistics/rx_bytes`, 'utf8'))
+}
+
+/** One host as the timeline sees it: its bridge-side veth and its namespace */
+export interface TimelineHost { label: string, veth: string, name: string }
+
+/**
+ * Every second, each host's link use and CPU, appended to `out` until stop(): which link was
+ * full and which host's processes held the CPU at each moment of a run (bench/distribution's
+ * README reads the 100 Mbit/s start and tail from it). The bridge end of a host's veth
+ * transmits what the host downloads and receives what it uploads.
+ */
+export function startTimeline (hosts: TimelineHost[], out: string): { stop: () => Promise<void> } {
+  const lines: string[] = [`# s, machine busy %, then per host: down/up Mbit/s and cores (all its namespace's processes)`]
+  const start = performance.now()
+  let previous: Sample | undefined
+  let sampling = Promise.resolve()
+  const tick = (): void => {
+    sampling = sampling.then(async () => {
+      const now = await sample(hosts)
+      if (previous != null) lines.push(describeSecond(hosts, previous, now, (performance.now() - start) / 1000))
+      previous = now
+    }).catch(() => { /* a host being torn down: the next second tries again */ })
+  }
+  tick()
+  const timer = setInterval(tick, 1000)
+  return {
+    stop: async () => {
+      clearInterval(timer)
+      await sampling
+      await writeFile(out, lines.join('\n') + '\n')
+    }
+  }
+}
+
+interface Sample { at: number, cpu: { idle: number, total: number }, hosts: Array<{ down: number, up: number, ticks: number }> }
+
+async function sample (hosts: TimelineHost[]): Promise<Sample> {
+  const counter = async (veth: string, name: string): Promise<number> => Number(await readFile(`/sys/class/net/${veth}/statistics/${name}`, 'utf8'))
+  return {
+    at: performance.now(),
+    cpu: await cpuTimes(),
+    hosts: await Promise.all(hosts.map(async h => ({
+      down: await counter(h.veth, 'tx_bytes'), up: await counter(h.veth, 'rx_bytes'), ticks: await nsCpuTicks([h.name])
+    })))
+  }
+}
+
+function describeSecond (hosts: TimelineHost[], a: Sample, b: Sample, at: number): string {
+  const dt = (b.at - a.at) / 1000
+  const mbit = (bytes: number): string => (bytes * 8 / 1e6 / dt).toFixed(0)
+  const busy = 1 - (b.cpu.idle - a.cpu.idle) / (b.cpu.total - a.cpu.total)
+  const perHost = hosts.map((h, i) => {
+    const [x, y] = [a.hosts[i], b.hosts[i]] as [Sample['hosts'][number], Sample['hosts'][number]]
+    return `${h.label} ↓${mbit(y.down - x.down)} ↑${mbit(y.up - x.up)} ${((y.ticks - x.ticks) / TICKS_PER_SECOND / dt).toFixed(2)}c`
+  })
+  return `${at.toFixed(0).padStart(4)} s ${(busy * 100).toFixed(0).padStart(3)}% | ${perHost.join(' | ')}`
 }
