@@ -9,7 +9,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BLOCKS_PROTOCOL } from '../src/constants.js'
+import { BLOCKS_PROTOCOL, SKELETON_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
 import { ownersOf, swarmFetch } from '../src/blocks/swarm-fetch.js'
 import { awaitingFetches, createMeshNode, DiskFullError, localFirst, type MeshNode } from '../src/index.js'
@@ -287,7 +287,9 @@ describe('swarm fetch between real libp2p nodes', () => {
       const fresh = await Promise.all(Array.from({ length: 4 }, async () => randomBlock(1024)))
       for (const { cid, bytes } of fresh) await flaky.helia.blockstore.put(cid, bytes)
       await a.libp2p.dial(multiaddr(flaky.multiaddrs()[0] as string))
-      await flaky.libp2p.unhandle(BLOCKS_PROTOCOL) // the first requests cannot be answered…
+      // the first requests cannot be answered…
+      await flaky.libp2p.unhandle(BLOCKS_PROTOCOL)
+      await flaky.libp2p.unhandle(SKELETON_PROTOCOL)
       setTimeout(() => { void flaky.blocks.start() }, 300) // …then it serves again
       const before = a.blocks.stats().failedRequests
       const left = await swarmFetch(a.blocks, fresh.map(f => f.cid), { self: a.peerId, holders: [flaky.peerId], pullers: [] })

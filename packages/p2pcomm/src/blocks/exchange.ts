@@ -7,11 +7,12 @@ import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import { concat } from 'uint8arrays/concat'
 import { toString } from 'uint8arrays/to-string'
-import { BLOCKS_PROTOCOL } from '../constants.js'
+import { BLOCKS_PROTOCOL, SKELETON_PROTOCOL } from '../constants.js'
 import { DiskFullError } from '../disk/errors.js'
 import {
   BlockRequestError, DONT_HAVE, HAVE, MAX_BATCH, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, encodeRequest, verifyBlock
 } from './protocol.js'
+import { END_OF_SKELETON, MAX_CID_BYTES, SkeletonCheck, decodeSkeletonRequest, skeletonOf } from './skeleton.js'
 
 export interface BlockExchangeInit {
   libp2p: Libp2p
@@ -47,6 +48,8 @@ const WHEN_FETCHED_POLL_MS = 2_000
 const SLOW_REQUEST_MS = 10_000
 /** Received blocks being stored at once per request, while the next ones are read */
 const MAX_STORING = 8
+/** A whole skeleton answer (a few hundred small blocks at most) must come within this */
+const SKELETON_TIMEOUT_MS = 60_000
 /** Blocks a responder reads ahead of the one it is sending */
 const READ_AHEAD = 4
 
@@ -84,12 +87,16 @@ export class BlockExchange {
     await this.init.libp2p.handle(BLOCKS_PROTOCOL, (stream, connection) => this.respond(stream, connection), {
       maxInboundStreams: 64, runOnLimitedConnection: false
     })
+    await this.init.libp2p.handle(SKELETON_PROTOCOL, (stream, connection) => this.respondSkeleton(stream, connection), {
+      maxInboundStreams: 8, runOnLimitedConnection: false
+    })
   }
 
   async stop (): Promise<void> {
     this.closing.abort(new Error('block exchange stopped'))
     for (const wake of [...this.waiters.values()].flatMap(set => [...set])) wake()
     await this.init.libp2p.unhandle(BLOCKS_PROTOCOL)
+    await this.init.libp2p.unhandle(SKELETON_PROTOCOL)
   }
 
   stats (): { sentBytes: number, receivedBytes: number, failedRequests: number } {
@@ -222,6 +229,58 @@ export class BlockExchange {
       return { missing: [...missing, ...notStored, ...cids.slice(next + 1)], failed: true, unreachable: stream == null && !this.connected(peer) }
     } finally {
       clearTimeout(timer)
+    }
+  }
+
+  /**
+   * The skeleton of `root` from one peer (skeleton.ts): every block checked (its bytes, and that it
+   * hangs under the root) and stored as it arrives. `blocks` counts what was kept, also when the
+   * request failed part way.
+   */
+  async requestSkeleton (peer: string, root: CID, options: { signal?: AbortSignal } = {}): Promise<{ blocks: number, failed: boolean }> {
+    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(SKELETON_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+    const check = new SkeletonCheck(root)
+    let blocks = 0
+    let stream: Stream | undefined
+    try {
+      stream = await this.init.libp2p.dialProtocol(peerIdFromString(peer), SKELETON_PROTOCOL, { signal })
+      const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES })
+      await lp.write(root.bytes, { signal })
+      for (let frame = (await lp.read({ signal })).subarray(); frame.byteLength > 0; frame = (await lp.read({ signal })).subarray()) {
+        const cid = check.cid(frame)
+        const bytes = (await lp.read({ signal })).subarray()
+        await check.accept(cid, bytes)
+        await this.store(cid, bytes)
+        this.receivedBytes += bytes.byteLength
+        blocks++
+      }
+      await stream.close({ signal })
+      return { blocks, failed: false }
+    } catch (err) {
+      stream?.abort(err as Error)
+      if (options.signal?.aborted === true) throw err
+      if (err instanceof DiskFullError) throw err
+      this.failedRequests++
+      this.init.log.info({ peer, err: (err as Error).message, blocks }, 'skeleton request failed')
+      return { blocks, failed: true }
+    }
+  }
+
+  private async respondSkeleton (stream: Stream, connection: Connection): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_CID_BYTES })
+    const signal = this.closing.signal
+    try {
+      const root = decodeSkeletonRequest((await lp.read({ signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })).subarray())
+      for await (const { cid, bytes } of skeletonOf(root, async cid => await this.readLocal(cid, signal))) {
+        await lp.writeV([cid.bytes, bytes], { signal })
+        this.sentBytes += bytes.byteLength
+      }
+      await lp.write(END_OF_SKELETON, { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      const level = err instanceof BlockRequestError ? 'warn' : 'info'
+      this.init.log[level]({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'skeleton request not answered')
+      stream.abort(err as Error)
     }
   }
 

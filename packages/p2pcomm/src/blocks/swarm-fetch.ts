@@ -96,6 +96,22 @@ function blockKey (cid: CID): string {
   return Buffer.from(cid.multihash.bytes).toString('hex')
 }
 
+/**
+ * The skeleton under `root` (skeleton.ts) from a holder: connected ones first, the next one when a
+ * holder gives nothing. True when one gave at least the root.
+ */
+export async function swarmSkeleton (exchange: BlockExchange, root: CID, swarm: Swarm, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  const holders = swarm.holders.filter(h => h !== swarm.self)
+  const ordered = [...holders.filter(h => exchange.connected(h)), ...holders.filter(h => !exchange.connected(h))]
+  for (const holder of ordered.slice(0, MAX_SKELETON_HOLDERS)) {
+    if ((await exchange.requestSkeleton(holder, root, options)).blocks > 0) return true
+  }
+  return false
+}
+
+/** Holders asked for a skeleton before falling back to reading block by block */
+const MAX_SKELETON_HOLDERS = 3
+
 /** An owner whose requests failed this many times in a row is not asked again during this fetch */
 const MAX_STRIKES = 3
 /**

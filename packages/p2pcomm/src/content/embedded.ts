@@ -2,8 +2,10 @@ import type { GraphWalkerFactory, Helia, Pins } from 'helia'
 import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
 import { awaitingFetches, localFirst, type BlockExchange } from '../blocks/exchange.js'
+import { swarmSkeleton, type Swarm } from '../blocks/swarm-fetch.js'
 import { batchedPins } from '../pins.js'
 import type { AbortOptions, BlockWriter, Content, ContentStat, FetchOptions, FetchResult, GetOptions, Pinned, PinOptions, PutOptions } from './content.js'
+import { isDagPb } from './dag.js'
 import { fetchDags, readBlock, swarmSource } from './embedded-fetch.js'
 import { checkBlock } from './verify.js'
 
@@ -41,6 +43,7 @@ class EmbeddedContent implements Content {
   readonly backend = { kind: 'embedded' as const, description: 'embedded (Helia)' }
   private readonly reader: Blockstore
   private readonly pins: Pins
+  private readonly skeletons = new Map<string, Promise<void>>()
 
   constructor (private readonly components: EmbeddedContentComponents, private readonly init: EmbeddedContentInit) {
     const { helia, localBlockstore, exchange } = components
@@ -57,9 +60,22 @@ class EmbeddedContent implements Content {
    */
   async get (cid: CID, options: GetOptions = {}): Promise<Uint8Array> {
     if (options.swarm != null && !await this.has(cid, options)) {
-      await swarmSource(this.components.exchange, options.swarm)([cid], { signal: options.signal, holdersOnly: true })
+      // a dag-pb block is read to walk below it: what the walk needs comes in one answer
+      if (isDagPb(cid)) await this.skeleton(cid, options.swarm, options)
+      if (!await this.has(cid, options)) await swarmSource(this.components.exchange, options.swarm)([cid], { signal: options.signal, holdersOnly: true })
     }
     return await readBlock(this.reader, cid, options)
+  }
+
+  /** The skeleton under `root` from the swarm's holders; readers of the same root at once share one request */
+  private async skeleton (root: CID, swarm: Swarm, options: AbortOptions): Promise<void> {
+    const key = Buffer.from(root.multihash.bytes).toString('base64')
+    let request = this.skeletons.get(key)
+    if (request == null) {
+      request = swarmSkeleton(this.components.exchange, root, swarm, options).then(() => {}).finally(() => this.skeletons.delete(key))
+      this.skeletons.set(key, request)
+    }
+    await request
   }
 
   async has (cid: CID, options: AbortOptions = {}): Promise<boolean> {
