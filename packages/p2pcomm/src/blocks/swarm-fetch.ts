@@ -115,13 +115,11 @@ const MAX_SKELETON_HOLDERS = 3
 /** An owner whose requests failed this many times in a row is not asked again during this fetch */
 const MAX_STRIKES = 3
 /**
- * Requests in flight per owner. Each request is a new yamux stream, whose window starts at
- * 256 KiB and grows only when a window's worth arrives within four of the muxer's measured RTTs;
- * on a shaped link whose queues add tens of ms, a stream stays near 256 KiB per round trip. With
- * two lanes per owner the pullers' downlinks averaged 85 Mbit/s of 96 while the seed's uplink was
- * full, and the relayed blocks fell behind (bench/distribution --timeline, 100 Mbit/s, 702 MiB):
- * 10 s of tail after the seed's last byte. With four, 89 Mbit/s and 6–7 s; the runs took 75.2 and
- * 75.1 s against 78.7 and 78.4 s with two, interleaved (six lanes: 76.6 s).
+ * Requests in flight per owner. With two, the pullers' downloads averaged 85 Mbit/s of 96 while
+ * the seed's upload was full, and the relayed blocks fell behind: 10 s of tail after the seed's
+ * last byte (bench/distribution --timeline, 100 Mbit/s, 702 MiB). With four, 89 Mbit/s and 6–7 s;
+ * the runs took 75.2 and 75.1 s against 78.7 and 78.4 s with two, interleaved (six: 76.6 s). More
+ * data is in flight per owner; each request is its own yamux stream, starting at a 256 KiB window.
  */
 const OWNER_LANES = 4
 /** The same for a holder (several lanes ask it at once, so one hiccup can cost several strikes) */
