@@ -22,7 +22,6 @@
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
-import { linksOf } from '../content/dag.js'
 import { BlockRequestError, isServable, verifyBlock } from './protocol.js'
 
 export const MAX_SKELETON_BLOCKS = 4096
@@ -107,8 +106,9 @@ export class SkeletonCheck {
     this.bytes += bytes.byteLength
     if (this.blocks > this.limits.blocks || this.bytes > this.limits.bytes) throw new BlockRequestError('skeleton larger than its limits')
     if (!await verifyBlock(cid, bytes)) throw new BlockRequestError(`peer sent bytes that are not block ${cid.toString()}`)
+    if (cid.code !== dagPb.code) return
     try {
-      for (const link of linksOf(cid, bytes)) this.expected.add(keyOf(link))
+      for (const link of dagPb.decode(bytes).Links) this.expected.add(keyOf(link.Hash))
     } catch {
       throw new BlockRequestError(`block ${cid.toString()} is not a dag-pb node`)
     }
