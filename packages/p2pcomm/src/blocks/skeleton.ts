@@ -4,10 +4,11 @@
  * Read block by block from a peer, an image layout costs a round trip per level before the first
  * leaf is asked for: the root, blobs/, blobs/sha256/, the manifest, each layer's root, its inner
  * nodes. On a seed busy loading the image into its own engine each took ~0.5 s
- * (bench/distribution, 100 Mbit/s): the pullers asked for the first leaf 3.4 s after the strategy;
- * with the skeleton, 1.0–1.3 s. The
- * skeleton is what a reader walks before it reaches file contents: every dag-pb node under the
- * root, and the files a directory names that are a single raw block (index.json, manifests,
+ * (bench/distribution, 100 Mbit/s): the pullers asked for their first leaves 3.4 s after the
+ * strategy; with the skeleton, 1.0–1.3 s.
+ *
+ * The skeleton is what a reader walks before it reaches file contents: every dag-pb node under
+ * the root, and the files a directory names that are a single raw block (index.json, manifests,
  * configs). Leaves of multi-block files are left out: they are the transfer, which the swarm
  * splits (swarm-fetch.ts).
  *
