@@ -112,8 +112,6 @@ export async function swarmSkeleton (exchange: BlockExchange, root: CID, swarm: 
 /** Holders asked for a skeleton before falling back to reading block by block */
 const MAX_SKELETON_HOLDERS = 3
 
-/** An owner whose requests failed this many times in a row is not asked again during this fetch */
-const MAX_STRIKES = 3
 /**
  * Requests in flight per owner. With two, the pullers' downloads averaged 85 Mbit/s of 96 while
  * the seed's upload was full, and the relayed blocks fell behind: 10 s of tail after the seed's
@@ -122,6 +120,8 @@ const MAX_STRIKES = 3
  * data is in flight per owner; each request is its own yamux stream, starting at a 256 KiB window.
  */
 const OWNER_LANES = 4
+/** An owner whose requests failed this many times in a row is not asked again during this fetch */
+const MAX_STRIKES = 3
 /** The same for a holder (several lanes ask it at once, so one hiccup can cost several strikes) */
 const MAX_HOLDER_STRIKES = 8
 /** Attempts per batch and holder, failures and retries included */
