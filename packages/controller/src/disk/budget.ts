@@ -16,6 +16,11 @@ export interface DiskBudgetInit {
   cache?: ImageCache
   /** The block files now: their growth since the last measure counts at once, their removed blocks as reclaimable */
   blocks?: () => BlockUsage
+  /**
+   * Bytes in upload files now, counted live: a walk would keep counting a finished upload's file
+   * (its blocks count as well, through the block files' growth) until the next measure
+   */
+  uploadBytes?: () => number
   log: Pick<Logger, 'info' | 'warn'>
   intervalMs?: number
   /** Without a limit, or below the low watermark, garbage is collected this often (default 1 h) */
@@ -177,9 +182,9 @@ export class DiskBudget {
     this.blockBytesAtMeasure = blockBytes
   }
 
-  /** The last measure, plus what the block files grew (or shrank) since */
+  /** The last measure, plus what the block files grew (or shrank) since, plus the uploads now */
   private usedBytes (): number {
-    return Math.max(0, this.measured.usedBytes + this.blockFileBytes() - this.blockBytesAtMeasure)
+    return Math.max(0, this.measured.usedBytes + this.blockFileBytes() - this.blockBytesAtMeasure) + (this.init.uploadBytes?.() ?? 0)
   }
 
   private blockFileBytes (): number {

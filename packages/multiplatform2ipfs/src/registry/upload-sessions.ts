@@ -48,6 +48,13 @@ export class UploadSessions {
 
   get count (): number { return this.sessions.size }
 
+  /** What the open sessions' files hold now (a finishing one's too, until its file is removed) */
+  get bytes (): number {
+    let total = 0
+    for (const session of this.sessions.values()) total += session.size
+    return total
+  }
+
   async start (name: string): Promise<UploadSession> {
     await mkdir(this.components.uploadsDir, { recursive: true })
     await this.checkDisk()
