@@ -62,7 +62,11 @@ function partition (todo: CID[], all: CID[], swarm: Swarm): { own: CID[], byOwne
   for (const cid of todo) {
     const owner = owners.get(blockKey(cid)) as string
     if (owner === swarm.self) own.push(cid)
-    else byOwner.set(owner, [...(byOwner.get(owner) ?? []), cid])
+    else {
+      const blocks = byOwner.get(owner)
+      if (blocks == null) byOwner.set(owner, [cid])
+      else blocks.push(cid)
+    }
   }
   return { own, byOwner }
 }
