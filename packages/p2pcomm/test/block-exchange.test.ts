@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BLOCKS_PROTOCOL, SKELETON_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
 import { ownersOf, swarmFetch } from '../src/blocks/swarm-fetch.js'
+import type { BlockExchange, RequestOptions, RequestResult } from '../src/blocks/exchange.js'
 import { awaitingFetches, createMeshNode, DiskFullError, localFirst, type MeshNode } from '../src/index.js'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 
@@ -44,8 +45,11 @@ describe('localFirst', () => {
 describe('block request wire format', () => {
   it('round-trips a request and refuses what the mesh never serves', async () => {
     const { cid } = await randomBlock(10)
-    expect(decodeRequest(encodeRequest([cid])).map(c => c.toString())).toEqual([cid.toString()])
+    expect(decodeRequest(encodeRequest([cid])).cids.map(c => c.toString())).toEqual([cid.toString()])
+    expect(decodeRequest(encodeRequest([cid])).spare).toBe(false)
+    expect(decodeRequest(encodeRequest([cid], { spare: true })).spare).toBe(true)
     const bad = (body: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(body))
+    expect(() => decodeRequest(bad({ cids: [cid.toString()], spare: 'yes' }))).toThrow(/spare must be true or false/)
     expect(() => decodeRequest(new Uint8Array([0xff]))).toThrow(/not JSON/)
     expect(() => decodeRequest(bad({ cids: [] }))).toThrow(/1–16 cids/)
     expect(() => decodeRequest(bad({ cids: Array(MAX_BATCH + 1).fill(cid.toString()) }))).toThrow(/1–16 cids/)
@@ -74,6 +78,53 @@ describe('block owners', () => {
     expect(Math.max(...shares)).toBeLessThanOrEqual(270)
     expect(Math.min(...shares)).toBeGreaterThanOrEqual(268)
     expect(ownersOf([...cids].reverse(), [...pullers].reverse())).toEqual(owners)
+  })
+})
+
+describe('swarm fetch endgame', () => {
+  const cidsOf = async (n: number, seed: number): Promise<CID[]> => await Promise.all(Array.from({ length: n }, async (_, i) => CID.createV1(raw.code, await sha256.digest(Uint8Array.of(seed, i % 256, i >> 8)))))
+
+  /** A holder that answers at once, spare requests only once `idle`, and an owner that gives a block every 5 ms */
+  function twinExchange (idle: () => boolean): { exchange: BlockExchange, asked: Array<{ peer: string, spare: boolean, blocks: number }> } {
+    const asked: Array<{ peer: string, spare: boolean, blocks: number }> = []
+    const exchange = {
+      missing: async (list: CID[]) => list,
+      want: () => () => {},
+      connected: () => true,
+      request: async (peer: string, batch: CID[], options: RequestOptions = {}): Promise<RequestResult> => {
+        const spare = options.spare === true
+        asked.push({ peer, spare, blocks: batch.length })
+        if (spare && !idle()) return { missing: batch, failed: false }
+        for (const cid of batch) {
+          if (peer === 'slow') await new Promise(resolve => setTimeout(resolve, 5))
+          options.onBlock?.(cid, 1)
+        }
+        return { missing: [], failed: false }
+      }
+    } as unknown as BlockExchange
+    return { exchange, asked }
+  }
+
+  it('takes the back of a lagging owner\'s share from an idle holder once its own share is here, with spare requests only', async () => {
+    const cids = await cidsOf(256, 7)
+    const { exchange, asked } = twinExchange(() => true)
+    expect(await swarmFetch(exchange, cids, { self: 'self', holders: ['holder'], pullers: ['self', 'slow'] })).toEqual([])
+    const fromHolder = asked.filter(a => a.peer === 'holder')
+    const spare = fromHolder.filter(a => a.spare).reduce((n, a) => n + a.blocks, 0)
+    const own = fromHolder.filter(a => !a.spare).reduce((n, a) => n + a.blocks, 0)
+    const relayed = asked.filter(a => a.peer === 'slow').reduce((n, a) => n + a.blocks, 0)
+    expect(own).toBe(128)
+    // the slow owner's 128 blocks: some relayed, the rest taken from the holder; none twice
+    expect(spare).toBeGreaterThan(16)
+    expect(spare + relayed).toBe(128)
+  })
+
+  it('gives the blocks back to their owner while the holder is busy', async () => {
+    const cids = await cidsOf(256, 8)
+    const { exchange, asked } = twinExchange(() => false)
+    expect(await swarmFetch(exchange, cids, { self: 'self', holders: ['holder'], pullers: ['self', 'slow'] })).toEqual([])
+    expect(asked.filter(a => a.peer === 'slow').reduce((n, a) => n + a.blocks, 0)).toBe(128)
+    expect(asked.some(a => a.spare)).toBe(true)
   })
 })
 
@@ -163,6 +214,31 @@ describe('swarm fetch between real libp2p nodes', () => {
     expect(await b.blocks.request(holder.peerId, [late.cid])).toEqual({ missing: [], failed: false })
     expect(await asked).toEqual({ missing: [], failed: false })
     release()
+  }, 30_000)
+
+  it('answers a spare request while it answers no other, and "don\'t have" while it does', async () => {
+    const [spareBlock, late] = await Promise.all([randomBlock(4096), randomBlock(4096)])
+    await holder.helia.blockstore.put(spareBlock.cid, spareBlock.bytes)
+    // idle (no other request answered for half a second): a spare request gets what the holder has
+    await new Promise(resolve => setTimeout(resolve, 600))
+    expect(await a.blocks.request(holder.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
+    // b answers a request for a block it is fetching (held until it arrives): busy
+    const release = b.blocks.want([late.cid])
+    const held = a.blocks.request(b.peerId, [late.cid])
+    await new Promise(resolve => setTimeout(resolve, 300))
+    await b.helia.blockstore.put(spareBlock.cid, spareBlock.bytes)
+    const busy = await holder.blocks.request(b.peerId, [spareBlock.cid], { spare: true })
+    expect(busy.failed).toBe(false)
+    expect(busy.missing.map(c => c.toString())).toEqual([spareBlock.cid.toString()])
+    // a normal request is answered meanwhile, and once the held one is over the spare one is too
+    expect(await holder.blocks.request(b.peerId, [spareBlock.cid])).toEqual({ missing: [], failed: false })
+    await b.helia.blockstore.put(late.cid, late.bytes)
+    expect(await held).toEqual({ missing: [], failed: false })
+    release()
+    // a moment after: still no spare upload (the gap before a requester's next request)
+    expect((await holder.blocks.request(b.peerId, [spareBlock.cid], { spare: true })).missing).toHaveLength(1)
+    await new Promise(resolve => setTimeout(resolve, 600))
+    expect(await holder.blocks.request(b.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
   }, 30_000)
 
   it('lets a reader wait for a block being fetched instead of fetching it again, and lets go when the fetch gives up', async () => {

@@ -38,6 +38,11 @@ export interface RequestOptions {
   signal?: AbortSignal
   /** Called after each verified block is stored */
   onBlock?: (cid: CID, bytes: number) => void
+  /**
+   * Ask to be answered only with upload the peer has to spare: blocks it holds, while it answers
+   * no other request; "don't have" for the rest (see protocol.ts)
+   */
+  spare?: boolean
 }
 
 const WAIT_WANTED_MS = 30_000
@@ -50,6 +55,8 @@ const SLOW_REQUEST_MS = 10_000
 const MAX_STORING = 8
 /** A whole skeleton answer (a few hundred small blocks at most) must come within this */
 const SKELETON_TIMEOUT_MS = 60_000
+/** A spare request is answered once no other has been for this long */
+const SPARE_AFTER_MS = 500
 /** Blocks a responder reads ahead of the one it is sending */
 const READ_AHEAD = 4
 
@@ -75,6 +82,9 @@ export class BlockExchange {
   private sentBytes = 0
   private receivedBytes = 0
   private failedRequests = 0
+  /** Requests other than spare ones being answered now, and when one last sent a block or ended */
+  private answering = 0
+  private answeredAt = 0
 
   constructor (private readonly init: BlockExchangeInit) {
     this.waitWantedMs = init.waitWantedMs ?? WAIT_WANTED_MS
@@ -190,7 +200,7 @@ export class BlockExchange {
     try {
       stream = await this.init.libp2p.dialProtocol(peerIdFromString(peer), BLOCKS_PROTOCOL, { signal })
       const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_BYTES, maxBufferSize: MAX_BATCH * (MAX_BLOCK_BYTES + 16) })
-      await lp.write(encodeRequest(cids), { signal })
+      await lp.write(encodeRequest(cids, { spare: options.spare }), { signal })
       for (; next < cids.length; next++) {
         const cid = cids[next] as CID
         timer.refresh()
@@ -301,27 +311,32 @@ export class BlockExchange {
     // ends the reads ahead still waiting for blocks once this answer is over, however it ends
     const answered = new AbortController()
     const reading = AbortSignal.any([signal, answered.signal])
+    let counted = false
     try {
-      const cids = decodeRequest((await lp.read({ signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })).subarray())
+      const { cids, spare } = decodeRequest((await lp.read({ signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) })).subarray())
+      counted = !spare
+      if (counted) this.answering++
       // the next blocks are read from disk while this one is sent (a read waits on libuv's pool);
       // a few only, as each holds a block in memory until it is sent
       const reads: Array<Promise<Uint8Array | undefined>> = []
       const readAhead = (upTo: number): void => {
         for (let i = reads.length; i < Math.min(upTo, cids.length); i++) {
-          const read = this.awaitLocal(cids[i] as CID, reading)
+          // a spare request gets what is here, without waiting for blocks still to come
+          const read = spare ? this.readServable(cids[i] as CID, reading) : this.awaitLocal(cids[i] as CID, reading)
           read.catch(() => {}) // awaited in order below; one failing early must not be unhandled
           reads.push(read)
         }
       }
       for (let i = 0; i < cids.length; i++) {
         readAhead(i + READ_AHEAD)
-        const bytes = await reads[i]
+        const bytes = spare && this.busy() ? undefined : await reads[i]
         reads[i] = Promise.resolve(undefined) // sent: not kept until the stream ends
         if (bytes == null) {
           await lp.write(DONT_HAVE, { signal })
         } else {
           await lp.writeV([HAVE, bytes], { signal })
           this.sentBytes += bytes.byteLength
+          if (counted) this.answeredAt = Date.now()
         }
       }
       await stream.close({ signal })
@@ -331,7 +346,24 @@ export class BlockExchange {
       stream.abort(err as Error)
     } finally {
       answered.abort()
+      if (counted) {
+        this.answering--
+        this.answeredAt = Date.now()
+      }
     }
+  }
+
+  /**
+   * Whether a spare request must yield: another request is being answered, or one was a moment
+   * ago (the gap between one request of a puller's and its next is no spare upload)
+   */
+  private busy (): boolean {
+    return this.answering > 0 || Date.now() - this.answeredAt < SPARE_AFTER_MS
+  }
+
+  private async readServable (cid: CID, signal: AbortSignal): Promise<Uint8Array | undefined> {
+    const bytes = await this.readLocal(cid, signal)
+    return bytes != null && bytes.byteLength <= MAX_BLOCK_BYTES ? bytes : undefined
   }
 
   /** The block, waiting a while for it if this node is fetching it (or may be about to) */

@@ -4,9 +4,12 @@ import { equals } from 'uint8arrays/equals'
 
 /**
  * Wire format of /distromash/blocks/1.0.0, on one length-prefixed stream per request:
- *   requester → responder  one frame: JSON {"cids": ["bafk…", …]} (at most MAX_BATCH)
+ *   requester → responder  one frame: JSON {"cids": ["bafk…", …]} (at most MAX_BATCH), and
+ *                          "spare": true for a request to be answered only with upload to spare
+ *                          (a responder older than the flag ignores it and answers as usual)
  *   responder → requester  per CID, in order: frame [1] then a frame with the block's bytes,
  *                          or frame [0] when it does not have the block (after waiting, see exchange.ts)
+ *                          or, for a spare request, when it is answering others' requests
  * Blocks are content-addressed: the requester hashes every block and drops it unless it
  * matches the CID it asked for, so a responder can never plant bytes.
  */
@@ -24,12 +27,18 @@ export class BlockRequestError extends Error {
   override name = 'BlockRequestError'
 }
 
-export function encodeRequest (cids: CID[]): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ cids: cids.map(c => c.toString()) }))
+export interface BlockRequest {
+  cids: CID[]
+  /** Answer only while no other request is being answered; "don't have" otherwise */
+  spare: boolean
+}
+
+export function encodeRequest (cids: CID[], options: { spare?: boolean } = {}): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ cids: cids.map(c => c.toString()), ...(options.spare === true ? { spare: true } : {}) }))
 }
 
 /** Only what this mesh stores is served: raw and dag-pb blocks named by a sha256 multihash */
-export function decodeRequest (bytes: Uint8Array): CID[] {
+export function decodeRequest (bytes: Uint8Array): BlockRequest {
   let parsed: unknown
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
@@ -38,7 +47,9 @@ export function decodeRequest (bytes: Uint8Array): CID[] {
   }
   const cids = (parsed as { cids?: unknown })?.cids
   if (!Array.isArray(cids) || cids.length === 0 || cids.length > MAX_BATCH) throw new BlockRequestError(`request must carry 1–${MAX_BATCH} cids`)
-  return cids.map(parseServableCid)
+  const spare = (parsed as { spare?: unknown }).spare ?? false
+  if (typeof spare !== 'boolean') throw new BlockRequestError('spare must be true or false')
+  return { cids: cids.map(parseServableCid), spare }
 }
 
 function parseServableCid (value: unknown): CID {
