@@ -88,7 +88,8 @@ describe('disk budget on a node', () => {
     expect(body.errors[0]?.code).toBe('UNAVAILABLE')
     expect(body.errors[0]?.message).toMatch(/^disk full: the data dir uses .* of --max-disk 32\.0 MiB/)
     expect((await node.api('/health')).status).toBe(200)
-    // its upload file went with the refused push; the blocks it got before the refusal are collected
+    // the blocks the refused blob got are collected; its upload session's file stays until the
+    // registry drops idle sessions (10 min), so the remaining cached images are evicted to make room
     await eventually(async () => (await disk()).removedBytes > after.removedBytes + 15 * MiB, 60_000, 'the refused blob\'s blocks collected')
     let pushed = false
     let lastFailure = ''

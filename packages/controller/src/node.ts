@@ -104,16 +104,12 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const pins = await PinSet.open(content, mesh.helia.datastore)
     // with a budget, images no strategy assigns here any more stay as a cache, evicted least recently used
     const cache = config.maxDisk != null ? new ImageCache(mesh.helia.datastore, pins) : undefined
-    // the registry's upload files are counted live (it starts after the budget)
-    const uploadsDir = join(config.dataDir, 'uploads')
-    let registry: Registry | undefined
     disk = new DiskBudget({
       limitBytes: config.maxDisk,
       lowWatermark: config.diskLowWatermark / 100,
       highWatermark: config.diskHighWatermark / 100,
       // a sidecar's blocks are in its Kubo's repo: use is that and the data dir together
-      measure: kubo == null ? async () => await measureDisk(config.dataDir, [uploadsDir]) : async () => await withKuboRepo(await measureDisk(config.dataDir, [uploadsDir]), kubo),
-      uploadBytes: () => registry?.uploadBytes() ?? 0,
+      measure: kubo == null ? async () => await measureDisk(config.dataDir) : async () => await withKuboRepo(await measureDisk(config.dataDir), kubo),
       collector,
       cache,
       blocks: () => mesh.localBlockstore.usage(),
@@ -126,9 +122,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const jobs = imageJobs(config, mesh, content, catalog, digestIndex, pins, log)
     jobs.subscribe(metrics.importFinished)
 
-    registry = await startRegistry(config, uploadsDir, mesh, content, cache != null ? touchingCatalog(catalog, cache) : catalog, digestIndex, pins, log, metrics.registryRequest)
-    const started = registry
-    stack.push(async () => { await started.close() })
+    const registry = await startRegistry(config, mesh, content, cache != null ? touchingCatalog(catalog, cache) : catalog, digestIndex, pins, log, metrics.registryRequest)
+    stack.push(async () => { await registry.close() })
 
     const livePeers = livePeersWithin(mesh, config.gracePeriod * 1000)
     const assigner = new Assigner({
@@ -207,7 +202,8 @@ function imageJobs (config: Config, mesh: MeshNode, content: Content, catalog: C
   })
 }
 
-async function startRegistry (config: Config, uploadsDir: string, mesh: MeshNode, content: Content, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger, onRequest: RequestObserver): Promise<Registry> {
+async function startRegistry (config: Config, mesh: MeshNode, content: Content, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger, onRequest: RequestObserver): Promise<Registry> {
+  const uploadsDir = join(config.dataDir, 'uploads')
   await mkdir(uploadsDir, { recursive: true })
   const registry = createRegistry({
     // embedded: a pull of an image still replicating here waits for its blocks, and blocks held

@@ -54,8 +54,6 @@ describe('registry push side: uploads', () => {
     const first = await fetch(url(location), { method: 'PATCH', body: bytes.subarray(0, 300_000), headers: { 'content-range': '0-299999' } })
     expect(first.status).toBe(202)
     expect(first.headers.get('range')).toBe('0-299999')
-    // what a disk budget counts for the upload's file
-    expect(ours.registry.uploadBytes()).toBe(300_000)
     const second = await fetch(url(first.headers.get('location') ?? ''), { method: 'PATCH', body: bytes.subarray(300_000, 600_000) })
     expect(second.headers.get('range')).toBe('0-599999')
     const status = await fetch(url(location))
@@ -63,7 +61,6 @@ describe('registry push side: uploads', () => {
     expect(status.headers.get('range')).toBe('0-599999')
     const put = await fetch(url(`${location}?digest=${b.digest}`), { method: 'PUT', body: bytes.subarray(600_000) })
     expect(put.status).toBe(201)
-    expect(ours.registry.uploadBytes()).toBe(0)
     expect(Buffer.compare(await blobBytes('up/chunked', b.digest), Buffer.from(bytes))).toBe(0)
     // blobs of several chunks are balanced UnixFS files; the index knows the size
     expect((await ours.digestIndex.get(b.digest))?.size).toBe(bytes.length)

@@ -16,11 +16,6 @@ export interface DiskBudgetInit {
   cache?: ImageCache
   /** The block files now: their growth since the last measure counts at once, their removed blocks as reclaimable */
   blocks?: () => BlockUsage
-  /**
-   * Bytes in upload files now, counted live: a walk would keep counting a finished upload's file
-   * (its blocks count as well, through the block files' growth) until the next measure
-   */
-  uploadBytes?: () => number
   log: Pick<Logger, 'info' | 'warn'>
   intervalMs?: number
   /** Without a limit, or below the low watermark, garbage is collected this often (default 1 h) */
@@ -182,9 +177,9 @@ export class DiskBudget {
     this.blockBytesAtMeasure = blockBytes
   }
 
-  /** The last measure, plus what the block files grew (or shrank) since, plus the uploads now */
+  /** The last measure, plus what the block files grew (or shrank) since */
   private usedBytes (): number {
-    return Math.max(0, this.measured.usedBytes + this.blockFileBytes() - this.blockBytesAtMeasure) + (this.init.uploadBytes?.() ?? 0)
+    return Math.max(0, this.measured.usedBytes + this.blockFileBytes() - this.blockBytesAtMeasure)
   }
 
   private blockFileBytes (): number {

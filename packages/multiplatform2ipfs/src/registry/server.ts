@@ -29,8 +29,6 @@ export interface Registry {
   listen(port: number, host?: string): Promise<number>
   /** Stops listening, ends open connections and deletes unfinished uploads. */
   close(): Promise<void>
-  /** Bytes in upload files now: a disk budget counts them live, not by walking uploadsDir */
-  uploadBytes(): number
 }
 
 /** Longest path we route: a 255-character name plus a digest fits easily; longer is an attack or a mistake. */
@@ -76,7 +74,6 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
 
   return {
     handler,
-    uploadBytes: () => sessions.bytes,
     async listen (port, host = '127.0.0.1') {
       await sessions.open()
       server = createServer({ keepAliveTimeout: 30_000 }, handler)

@@ -22,8 +22,6 @@ export interface UploadSession {
   /** Bytes received so far (the next chunk must start here). */
   size: number
   busy: boolean
-  /** Its bytes are being stored as blocks: they count as those, the file is about to go */
-  storing?: boolean
   touched: number
   readonly path: string
   readonly hash: Hash
@@ -49,13 +47,6 @@ export class UploadSessions {
   }
 
   get count (): number { return this.sessions.size }
-
-  /** What the open sessions' files hold now, but not one being stored (its blocks count instead) */
-  get bytes (): number {
-    let total = 0
-    for (const session of this.sessions.values()) if (session.storing !== true) total += session.size
-    return total
-  }
 
   async start (name: string): Promise<UploadSession> {
     await mkdir(this.components.uploadsDir, { recursive: true })
@@ -117,7 +108,6 @@ export class UploadSessions {
     try {
       const actual: Digest = `sha256:${session.hash.copy().digest('hex')}`
       if (actual !== digest) throw new DigestMismatchError(`upload hashes to ${actual}, not ${digest}`)
-      session.storing = true
       const stored = await this.store(session.path, signal)
       await this.components.digestIndex.put(digest, stored, { signal })
       return stored
