@@ -104,15 +104,20 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const pins = await PinSet.open(content, mesh.helia.datastore)
     // with a budget, images no strategy assigns here any more stay as a cache, evicted least recently used
     const cache = config.maxDisk != null ? new ImageCache(mesh.helia.datastore, pins) : undefined
+    // the block files and the uploads being received are counted live, the rest of the data dir by a walk
+    const uploadsDir = join(config.dataDir, 'uploads')
+    const countedLive = (path: string): boolean => path === uploadsDir || mesh.localBlockstore.countsFile(path)
+    let registry: Registry | undefined
     disk = new DiskBudget({
       limitBytes: config.maxDisk,
       lowWatermark: config.diskLowWatermark / 100,
       highWatermark: config.diskHighWatermark / 100,
       // a sidecar's blocks are in its Kubo's repo: use is that and the data dir together
-      measure: kubo == null ? async () => await measureDisk(config.dataDir) : async () => await withKuboRepo(await measureDisk(config.dataDir), kubo),
+      measure: kubo == null ? async () => await measureDisk(config.dataDir, countedLive) : async () => await withKuboRepo(await measureDisk(config.dataDir, countedLive), kubo),
       collector,
       cache,
       blocks: () => mesh.localBlockstore.usage(),
+      uploads: () => registry?.uploadBytes() ?? 0,
       log
     })
     await disk.start()
@@ -122,8 +127,9 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const jobs = imageJobs(config, mesh, content, catalog, digestIndex, pins, log)
     jobs.subscribe(metrics.importFinished)
 
-    const registry = await startRegistry(config, mesh, content, cache != null ? touchingCatalog(catalog, cache) : catalog, digestIndex, pins, log, metrics.registryRequest)
-    stack.push(async () => { await registry.close() })
+    registry = await startRegistry(config, { uploadsDir, mesh, content, catalog: cache != null ? touchingCatalog(catalog, cache) : catalog, digestIndex, pins, disk: budget }, log, metrics.registryRequest)
+    const started = registry
+    stack.push(async () => { await started.close() })
 
     const livePeers = livePeersWithin(mesh, config.gracePeriod * 1000)
     const assigner = new Assigner({
@@ -202,8 +208,18 @@ function imageJobs (config: Config, mesh: MeshNode, content: Content, catalog: C
   })
 }
 
-async function startRegistry (config: Config, mesh: MeshNode, content: Content, catalog: Catalog, digestIndex: ReturnType<typeof datastoreDigestIndex>, pins: PinSet, log: Logger, onRequest: RequestObserver): Promise<Registry> {
-  const uploadsDir = join(config.dataDir, 'uploads')
+/** What the registry is built from: the node's content, records and budget */
+interface RegistryParts {
+  uploadsDir: string
+  mesh: MeshNode
+  content: Content
+  catalog: Catalog
+  digestIndex: ReturnType<typeof datastoreDigestIndex>
+  pins: PinSet
+  disk: DiskBudget
+}
+
+async function startRegistry (config: Config, { uploadsDir, mesh, content, catalog, digestIndex, pins, disk }: RegistryParts, log: Logger, onRequest: RequestObserver): Promise<Registry> {
   await mkdir(uploadsDir, { recursive: true })
   const registry = createRegistry({
     // embedded: a pull of an image still replicating here waits for its blocks, and blocks held
@@ -211,6 +227,8 @@ async function startRegistry (config: Config, mesh: MeshNode, content: Content, 
     blockstore: contentBlockstore(content),
     // an uploaded blob's blocks in one bulk write (Kubo: one dag import, not a block/put per block)
     writer: () => content.writer(),
+    // a pushed blob past --max-disk is refused whole, before any of its blocks is written
+    admit: bytes => { disk.admit(bytes) },
     digestIndex,
     catalog,
     uploadsDir,

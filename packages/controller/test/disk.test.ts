@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DiskFullError, memoryContent, MemoryCollectable, collector } from '@distromash/p2pcomm'
@@ -104,7 +104,7 @@ describe('disk budget', () => {
     }
     const budget = new DiskBudget({
       limitBytes, lowWatermark: 0.55, highWatermark: 0.8, collector: gc, cache, log, intervalMs: 3_600_000,
-      measure: async () => ({ usedBytes: blocks.usage().fileBytes, freeBytes: 1024 * MiB }),
+      measure: async () => ({ usedBytes: 0, freeBytes: 1024 * MiB }), // the blocks are all there is, counted live
       blocks: () => blocks.usage()
     })
     return { pins, cache, content, clock, blocks, budget, image }
@@ -144,6 +144,32 @@ describe('disk budget', () => {
     await budget.tick()
     expect(() => { budget.admit(MiB) }).not.toThrow()
     expect(budget.stats().full).toBe(false)
+    await budget.stop()
+  })
+
+  it('counts the block files and the uploads live, the walk leaving them out, so a write is seen once and at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dm-disk-live-'))
+    await mkdir(join(dir, 'uploads'))
+    await writeFile(join(dir, 'uploads', 'session'), Buffer.alloc(2 * MiB, 1))
+    await writeFile(join(dir, '00000001.pack'), Buffer.alloc(4 * MiB, 1))
+    await writeFile(join(dir, 'records'), Buffer.alloc(MiB, 1))
+    const countedLive = (path: string): boolean => path === join(dir, 'uploads') || path.endsWith('.pack')
+    expect((await measureDisk(dir, countedLive)).usedBytes).toBe(MiB)
+    const blocks = { blocks: 16, liveBytes: 4 * MiB, fileBytes: 4 * MiB }
+    let uploads = 2 * MiB
+    const budget = new DiskBudget({
+      limitBytes: 10 * MiB, lowWatermark: 0.5, highWatermark: 0.95, log, intervalMs: 3_600_000,
+      measure: async () => await measureDisk(dir, countedLive), blocks: () => blocks, uploads: () => uploads
+    })
+    await budget.start()
+    expect(budget.stats().usedBytes).toBe(7 * MiB)
+    // growth counts before any new measure, and only once
+    blocks.fileBytes += 2 * MiB
+    expect(budget.stats().usedBytes).toBe(9 * MiB)
+    expect(() => { budget.admit(2 * MiB) }).toThrow(/^disk full: the data dir uses 9\.0 MiB of --max-disk 10\.0 MiB/)
+    // the upload stored and its file gone: room again at once
+    uploads = 0
+    expect(() => { budget.admit(2 * MiB) }).not.toThrow()
     await budget.stop()
   })
 

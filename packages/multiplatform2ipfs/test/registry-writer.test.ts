@@ -64,4 +64,30 @@ describe('a finished upload the node cannot store', () => {
     // the session is gone: a client starts the upload over
     expect((await fetch(location, { method: 'GET' })).status).toBe(404)
   })
+
+  it('refuses a blob that will not fit whole before any of its blocks is written (the admit component)', async () => {
+    const store = new MemoryBlockstore()
+    const puts: string[] = []
+    const blockstore = { get: store.get.bind(store), has: store.has.bind(store), put: async (cid: CID, bytes: Uint8Array) => { puts.push(cid.toString()); return await store.put(cid, bytes) } }
+    const asked: number[] = []
+    const admit = (bytes: number): void => {
+      asked.push(bytes)
+      if (bytes > 1024 * 1024) throw Object.assign(new Error(`disk full: ${bytes} more bytes do not fit under --max-disk`), { name: 'DiskFullError' })
+    }
+    running = await startOciRegistry({ blockstore, admit })
+    const big = deterministicBytes(1024 * 1024 + 1, 4)
+    const refused = await fetch(`${running.url}/v2/dmtest/full/blobs/uploads/?digest=${sha256Digest(big)}`, { method: 'POST', body: big, headers: { 'content-type': 'application/octet-stream' } })
+    expect(refused.status).toBe(507)
+    const body = await refused.json() as { errors: Array<{ code: string, message: string }> }
+    expect(body.errors[0]).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/^disk full: 1048577 more bytes/) })
+    expect(puts).toEqual([])
+    expect(await readdir(running.uploadsDir)).toEqual([])
+
+    // one that fits is asked with its size and stored
+    const small = deterministicBytes(300 * 1024, 5)
+    const blob: Blob = { digest: sha256Digest(small), size: small.length, mediaType: 'application/octet-stream', bytes: small }
+    await pushBlob(running.url, 'dmtest/full', blob)
+    expect(asked).toEqual([big.length, small.length])
+    expect(puts.length).toBe(3) // two raw leaves and their file node
+  })
 })

@@ -68,6 +68,20 @@ describe('PackBlockstore', () => {
     await expectBlocks(s, blocks)
   })
 
+  it('names the files usage() counts: its packs, not their indexes (a disk walk leaves them out)', async () => {
+    const path = join(await dir(), 'blocks')
+    const { store: s } = await store(path)
+    const b = await block(262_144)
+    await s.put(b.cid, b.bytes)
+    await s.commit()
+    const pack = join(path, 'packs', '00000001.pack')
+    expect(s.countsFile(pack)).toBe(true)
+    expect(s.usage().fileBytes).toBe((await stat(pack)).size)
+    expect(s.countsFile(join(path, 'packs', '00000001.idx'))).toBe(false)
+    expect(s.countsFile(join(path, 'other', '00000001.pack'))).toBe(false)
+    expect(s.countsFile(join(path, 'packs'))).toBe(false)
+  })
+
   // a full disk (ENOSPC on the index log) fails one commit; blocks written later into the same
   // pack are then indexed past the failed batch, and a restart's tail scan starts after them
   it('keeps the blocks of a failed commit: indexed by the next commit, found after a restart', async () => {

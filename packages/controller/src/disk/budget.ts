@@ -9,13 +9,18 @@ export interface DiskBudgetInit {
   /** Shares of the limit: at the high one, cached images are evicted until use is below the low one */
   lowWatermark: number
   highWatermark: number
-  /** What the data dir takes and what its file system has left (usage.ts measureDisk) */
+  /**
+   * What the data dir takes and what its file system has left (usage.ts measureDisk), without the
+   * files counted live: the block files and the uploads being received
+   */
   measure: () => Promise<DiskMeasure>
   /** Removes unpinned blocks and compacts (embedded content only) */
   collector?: Collector
   cache?: ImageCache
-  /** The block files now: their growth since the last measure counts at once, their removed blocks as reclaimable */
+  /** The block files now, counted live; their removed blocks count as reclaimable */
   blocks?: () => BlockUsage
+  /** Bytes of the registry's uploads being received, counted live */
+  uploads?: () => number
   log: Pick<Logger, 'info' | 'warn'>
   intervalMs?: number
   /** Without a limit, or below the low watermark, garbage is collected this often (default 1 h) */
@@ -57,7 +62,6 @@ const FULL_BELOW_FREE_BYTES = 16 * 1024 * 1024
  */
 export class DiskBudget {
   private measured: DiskMeasure = { usedBytes: 0, freeBytes: Number.MAX_SAFE_INTEGER }
-  private blockBytesAtMeasure = 0
   private timer?: NodeJS.Timeout
   private ticking: Promise<void> | undefined
   private queued: Promise<void> | undefined
@@ -172,18 +176,12 @@ export class DiskBudget {
   }
 
   private async measure (): Promise<void> {
-    const blockBytes = this.blockFileBytes()
     this.measured = await this.init.measure()
-    this.blockBytesAtMeasure = blockBytes
   }
 
-  /** The last measure, plus what the block files grew (or shrank) since */
+  /** The last measure of the rest of the data dir, and the block files and uploads as they are now */
   private usedBytes (): number {
-    return Math.max(0, this.measured.usedBytes + this.blockFileBytes() - this.blockBytesAtMeasure)
-  }
-
-  private blockFileBytes (): number {
-    return this.init.blocks?.().fileBytes ?? 0
+    return this.measured.usedBytes + (this.init.blocks?.().fileBytes ?? 0) + (this.init.uploads?.() ?? 0)
   }
 
   /** Bytes of removed blocks still in the block files: what compaction would give back */

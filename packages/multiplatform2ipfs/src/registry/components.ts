@@ -27,6 +27,11 @@ export interface RegistryComponents {
    * block (Kubo: one streamed `dag import`); `blockstore.put` when not given.
    */
   writer?: () => RegistryBlockWriter
+  /**
+   * Asked with a finished upload's size before any of its blocks is stored: throws a DiskFullError
+   * (507) to refuse a blob that will not fit whole, rather than leave part of it behind as garbage
+   */
+  admit?: (bytes: number) => void
   /** Which manifests refer to which (the referrers API); in memory when not given (referrers.ts) */
   referrers?: ReferrersIndex
   log?: RegistryLogger

@@ -29,6 +29,8 @@ export interface Registry {
   listen(port: number, host?: string): Promise<number>
   /** Stops listening, ends open connections and deletes unfinished uploads. */
   close(): Promise<void>
+  /** Bytes the uploads being received hold in uploadsDir now (a disk budget counts them live) */
+  uploadBytes(): number
 }
 
 /** Longest path we route: a 255-character name plus a digest fits easily; longer is an attack or a mistake. */
@@ -85,6 +87,7 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
       const address = s.address()
       return typeof address === 'object' && address !== null ? address.port : port
     },
+    uploadBytes: () => sessions.bytes,
     async close () {
       clearInterval(sweeper)
       const s = server

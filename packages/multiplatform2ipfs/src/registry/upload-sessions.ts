@@ -36,7 +36,7 @@ export class UploadSessions {
   private readonly sessions = new Map<string, UploadSession>()
 
   constructor (
-    private readonly components: Pick<RegistryComponents, 'uploadsDir' | 'blockstore' | 'digestIndex' | 'writer'>,
+    private readonly components: Pick<RegistryComponents, 'uploadsDir' | 'blockstore' | 'digestIndex' | 'writer' | 'admit'>,
     private readonly limits: Pick<RegistryInit, 'maxUploadSessions' | 'maxUploadBytes' | 'diskReserveBytes'> = {}
   ) {}
 
@@ -47,6 +47,13 @@ export class UploadSessions {
   }
 
   get count (): number { return this.sessions.size }
+
+  /** What the open sessions' files hold (a session's file goes when the session ends) */
+  get bytes (): number {
+    let total = 0
+    for (const session of this.sessions.values()) total += session.size
+    return total
+  }
 
   async start (name: string): Promise<UploadSession> {
     await mkdir(this.components.uploadsDir, { recursive: true })
@@ -108,6 +115,7 @@ export class UploadSessions {
     try {
       const actual: Digest = `sha256:${session.hash.copy().digest('hex')}`
       if (actual !== digest) throw new DigestMismatchError(`upload hashes to ${actual}, not ${digest}`)
+      this.components.admit?.(session.size)
       const stored = await this.store(session.path, signal)
       await this.components.digestIndex.put(digest, stored, { signal })
       return stored

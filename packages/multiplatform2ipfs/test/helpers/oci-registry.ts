@@ -32,7 +32,8 @@ export async function startOciRegistry (components: Partial<RegistryComponents> 
     catalog: components.catalog ?? memoryCatalog(),
     pins: components.pins ?? { add: async cid => { pinned.push(cid) } },
     uploadsDir,
-    ...(components.writer !== undefined ? { writer: components.writer } : {})
+    ...(components.writer !== undefined ? { writer: components.writer } : {}),
+    ...(components.admit !== undefined ? { admit: components.admit } : {})
   }
   const registry = createRegistry(full, init)
   const port = await registry.listen(0, '127.0.0.1')

@@ -32,7 +32,7 @@
  * (the open handle outlives the unlink) or look it up again.
  */
 import { mkdir, readdir, rename } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { NotFoundError, PutFailedError } from 'interface-store'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -100,7 +100,10 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
   private readonly commitBytes: number
   /** The writable pack once open, for usage() */
   private current: Pack | undefined
-  /** Appends reserved in a pack and not yet indexed: a compaction waits for them */
+  /**
+   * Bytes of the appends reserved in a pack and not yet indexed: a compaction waits for them, and
+   * does not take them for garbage
+   */
   private readonly appending = new Map<Pack, number>()
   /** The pack a compaction is rewriting: tombstones go elsewhere */
   private compacting: Pack | undefined
@@ -198,13 +201,14 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
   private async appendBlock (multihash: Uint8Array, block: Uint8Array, writtenAt: number, keep: () => boolean): Promise<Location | undefined> {
     let pack: Pack
     let appended
+    const inFlight = block.byteLength + RECORD_HEADER_BYTES
     do {
       pack = await this.writablePack()
       // checked, reserved and counted in one synchronous step: concurrent puts cannot overfill a
       // pack, and a compaction sealing it sees every append it must wait for
       if (this.accepts(pack)) {
         appended = pack.append(multihash, block)
-        this.appending.set(pack, (this.appending.get(pack) ?? 0) + 1)
+        this.appending.set(pack, (this.appending.get(pack) ?? 0) + inFlight)
       }
     } while (appended === undefined)
     try {
@@ -216,8 +220,8 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
       this.uncommitted.push({ key, multihash, location })
       return location
     } finally {
-      const left = (this.appending.get(pack) ?? 1) - 1
-      if (left === 0) this.appending.delete(pack)
+      const left = (this.appending.get(pack) ?? inFlight) - inFlight
+      if (left <= 0) this.appending.delete(pack)
       else this.appending.set(pack, left)
     }
   }
@@ -391,6 +395,10 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
     return { blocks: gone.length, bytes }
   }
 
+  countsFile (path: string): boolean {
+    return dirname(path) === this.dir && packSeq(basename(path)) !== undefined
+  }
+
   usage (): BlockUsage {
     const packs = new Set([...this.packs, ...(this.current === undefined ? [] : [this.current])])
     let fileBytes = 0
@@ -416,6 +424,8 @@ export class PackBlockstore implements Blockstore, CollectableBlockstore {
   private wasteful (options: CompactOptions): Pack[] {
     const held = new Map<Pack, number>()
     for (const l of this.index.values()) held.set(l.pack, (held.get(l.pack) ?? 0) + l.length + RECORD_HEADER_BYTES)
+    // a block being written is not garbage yet: a pack taking a push would otherwise look wasteful
+    for (const [pack, bytes] of this.appending) held.set(pack, (held.get(pack) ?? 0) + bytes)
     const packs = [...new Set([...this.packs, ...(this.current === undefined ? [] : [this.current])])]
     return packs.filter(pack => {
       const garbage = pack.size - PACK_MAGIC.byteLength - (held.get(pack) ?? 0)

@@ -21,6 +21,8 @@ export interface CollectableBlockstore {
    */
   compact(options?: CompactOptions): Promise<CompactionReport>
   usage(): BlockUsage
+  /** Whether `path` is one of the files usage().fileBytes counts (a disk walk leaves those out) */
+  countsFile(path: string): boolean
 }
 
 export interface RemoveOptions {

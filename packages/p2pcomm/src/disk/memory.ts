@@ -57,6 +57,10 @@ export class MemoryCollectable implements CollectableBlockstore {
     return report
   }
 
+  countsFile (): boolean {
+    return false
+  }
+
   usage (): BlockUsage {
     let liveBytes = 0
     for (const b of this.held.values()) liveBytes += b.bytes.byteLength
