@@ -91,6 +91,8 @@ export async function meshImport (first: Host, nametag: string): Promise<number>
 export async function meshReplicate (hosts: Host[], nametag: string, timeoutMs = 30 * 60_000): Promise<number[]> {
   const first = hosts[0] as Host
   const start = performance.now()
+  // the nodes' logs (--logs) carry epoch milliseconds: this relates them to the clock
+  console.log(`    clock started at ${Date.now()} (epoch ms)`)
   const body = JSON.stringify({ type: 'percentage', nametag, percentage: 100, target: 'doesntmatter', execute: true })
   const created = await first.api('/api/v1/strategy', { method: 'POST', body })
   if (created.status !== 201) throw new Error(`POST /api/v1/strategy answered ${created.status}: ${JSON.stringify(created.body)}`)

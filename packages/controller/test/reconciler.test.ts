@@ -5,6 +5,7 @@ import { createHeliaLight } from 'helia'
 import { ContentUnavailableError, MemoryStore, memoryContent, type Content } from '@distromash/p2pcomm'
 import { addFile, digestToRawCid, writeLayout, type Digest } from '@distromash/multiplatform2ipfs'
 import { MemoryDatastore } from 'datastore-core/memory'
+import type { CID } from 'multiformats/cid'
 import type { Blockstore } from 'interface-blockstore'
 import { MemoryDockerEngine } from '../src/reconciler/memory-docker.js'
 import { ImageCache } from '../src/disk/image-cache.js'
@@ -169,6 +170,37 @@ describe('reconciler', () => {
     }
     expect((await cache.evictable()).map(p => p.cid.toString()).sort()).toEqual(kept.map(p => p.cid.toString()).sort())
     await reconciler.stop()
+  })
+
+  it('pins each blob as soon as the fetch has it whole, before the fetch ends; the directories after', async () => {
+    let inner: Content | undefined
+    const atFetchEnd: boolean[] = []
+    let fetchedRoots: CID[] = []
+    const wrap = (content: Content): Content => {
+      inner = content
+      return Object.assign(Object.create(content) as Content, {
+        fetch: async (roots: CID[], options: Parameters<Content['fetch']>[1]) => {
+          const result = await content.fetch(roots, options)
+          // a last block that takes a while: the early pins run meanwhile
+          await new Promise(resolve => setTimeout(resolve, 100))
+          fetchedRoots = roots
+          for (const root of roots) atFetchEnd.push(await content.isPinned(root))
+          return result
+        }
+      })
+    }
+    const { records, reconciler } = await setup('linux/amd64', undefined, undefined, wrap)
+    await records.putStrategy(strategy('s1'))
+    await records.putAssignment('s1', { peers: [ME], replicas: 1, at: '', by: 'x' })
+    await reconciler.start()
+    await until(async () => (await records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'loaded')
+    await reconciler.stop()
+    // the top index, the amd64 manifest, its config and its layer: each pinned before the fetch ended
+    expect(fetchedRoots).toHaveLength(4)
+    expect(atFetchEnd).toEqual([true, true, true, true])
+    const pinned: string[] = []
+    for await (const pin of inner!.pinned()) pinned.push(`${pin.depth === 0 ? 'directory' : 'blob'}`)
+    expect(pinned.sort()).toEqual([...Array(4).fill('blob'), ...Array(5).fill('directory')].sort())
   })
 
   it('does not fetch again after a restart when pins and engine agree', async () => {

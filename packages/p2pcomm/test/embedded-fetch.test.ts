@@ -71,4 +71,42 @@ describe('embedded fetch from a swarm', () => {
     expect(result.overBitswap).toBe(leaves)
     for (const block of all.values()) expect(await local.has(block.cid)).toBe(true)
   })
+
+  it('reports each root once, as soon as its last leaf is here and before the fetch ends; roots held already and roots completed over bitswap too', async () => {
+    const { all, roots } = await blobs()
+    const held = await rawBlock(500)
+    all.set(held.cid.toString(), held)
+    const given = await rawBlock(400)
+    all.set(given.cid.toString(), given)
+    const local = new MemoryBlockstore()
+    await local.put(held.cid, held.bytes)
+    const networked = {
+      has: async (cid: CID) => await local.has(cid),
+      get: async function * (cid: CID) {
+        if (!await local.has(cid)) await local.put(cid, all.get(cid.toString())!.bytes)
+        yield * local.get(cid)
+      }
+    }
+    const events: string[] = []
+    const name = (cid: CID): string => cid.equals(roots[0]!) ? 'layer' : cid.equals(roots[1]!) ? 'config' : cid.equals(held.cid) ? 'held' : cid.equals(given.cid) ? 'given-up' : 'leaf'
+    // gives every leaf but one, in order, and leaves that one to bitswap
+    const source: Source = async (cids, options) => {
+      for (const cid of cids) {
+        if (cid.equals(given.cid) || (options.holdersOnly !== true && await local.has(cid))) continue
+        await local.put(cid, all.get(cid.toString())!.bytes)
+        if (options.holdersOnly !== true) events.push(`block ${name(cid)}`)
+        options.onBlock?.(cid, 1)
+      }
+      return cids.filter(cid => cid.equals(given.cid))
+    }
+    await fromSwarm([held.cid, ...roots, given.cid], { networked, local, exchange: {} as unknown as BlockExchange }, source, {
+      onFetched: root => { events.push(`fetched ${name(root)}`) }
+    })
+    events.push('end')
+    expect(events.filter(e => e.startsWith('fetched'))).toEqual(['fetched held', 'fetched layer', 'fetched config', 'fetched given-up'])
+    // the layer right after its 180th leaf, the config right after its own
+    expect(events.indexOf('fetched layer')).toBe(events.lastIndexOf('block leaf') + 1)
+    expect(events.indexOf('fetched config')).toBe(events.indexOf('block config') + 1)
+    expect(events.indexOf('fetched given-up')).toBeLessThan(events.indexOf('end'))
+  })
 })

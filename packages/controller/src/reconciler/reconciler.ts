@@ -264,6 +264,15 @@ export class Reconciler {
       }
       const swarm = await this.swarm(image, record)
       const { content } = this.init
+      // each blob is pinned as soon as it is here whole, while the rest arrives, so what is left
+      // to pin when the fetch ends is little (a backend that fetches while it pins tells of none)
+      const early = new Map<string, Promise<void>>()
+      const pinEarly = (blob: CID): void => {
+        if (early.has(blob.toString())) return
+        const pin = this.init.pins.add(blob, image, { signal })
+        pin.catch(() => { /* awaited once the fetch ends */ })
+        early.set(blob.toString(), pin)
+      }
       const fetched = await this.timed('fetch', fetchPlatform(CID.parse(cid), {
         // the layout's small files and directories: asked of complete holders first
         blockstore: contentBlockstore(content, { swarm }),
@@ -274,6 +283,7 @@ export class Reconciler {
           this.init.log.info({ image, ms: Date.now() - started }, 'fetch started, loading into docker meanwhile')
           startPull()
         },
+        onBlobFetched: pinEarly,
         signal,
         onProgress: progress
       }), signal)
@@ -285,6 +295,11 @@ export class Reconciler {
         // a backend that fetches while it pins (Kubo) reports its progress here, in blocks
         let blocks = 0
         for (const pin of fetched.pins) {
+          const pinning = early.get(pin.cid.toString())
+          if (pinning != null) {
+            await pinning
+            continue
+          }
           let counted = 0
           await this.init.pins.add(pin.cid, image, {
             depth: pin.depth,

@@ -19,10 +19,11 @@ export interface PlatformFetchComponents {
   blockstore: Pick<Blockstore, 'get'>
   /**
    * Brings every block of these blobs' DAGs here; reports bytes as they arrive and calls
-   * `onStarted` once every block is here or on its way. Returns the blocks it had to fetch over
-   * a general exchange (bitswap) rather than from the peers it was pointed at.
+   * `onStarted` once every block is here or on its way, and `onFetched` for each blob once it is
+   * here whole (where it can tell). Returns the blocks it had to fetch over a general exchange
+   * (bitswap) rather than from the peers it was pointed at.
    */
-  fetch: (blobs: CID[], options: { signal?: AbortSignal, onProgress?: (bytes: number) => void, onStarted?: () => void }) => Promise<{ overBitswap: number }>
+  fetch: (blobs: CID[], options: { signal?: AbortSignal, onProgress?: (bytes: number) => void, onStarted?: () => void, onFetched?: (blob: CID) => void }) => Promise<{ overBitswap: number }>
 }
 
 export interface PlatformFetchOptions {
@@ -32,6 +33,8 @@ export interface PlatformFetchOptions {
   onProgress?: (done: number, total: number) => void
   /** Every blob can be read from now on (blocks still arriving are waited for): start `docker pull` here */
   onReadable?: () => void
+  /** A needed blob is here whole, before the rest: it can be pinned now (not called by every backend) */
+  onBlobFetched?: (blob: CID) => void
 }
 
 export interface PlatformContent {
@@ -57,6 +60,7 @@ export async function fetchPlatform (root: CID, components: PlatformFetchCompone
   const { overBitswap } = await components.fetch(blobs.map(b => b.cid), {
     signal: options.signal,
     onStarted: options.onReadable,
+    ...(options.onBlobFetched != null ? { onFetched: options.onBlobFetched } : {}),
     onProgress: done => { options.onProgress?.(Math.min(done, total), total) }
   })
   const dirs = await layoutNodes(root, components.blockstore, read)

@@ -80,6 +80,12 @@ export interface FetchOptions extends AbortOptions {
   onProgress?: (done: number) => void
   /** Called once every block is local or on its way: readers may wait for them from now on */
   onStarted?: () => void
+  /**
+   * Called once for each root as soon as every block of its DAG is here, before the fetch ends
+   * (it can be pinned while the rest arrives). A backend that fetches while it pins (Kubo) does
+   * not call it.
+   */
+  onFetched?: (root: CID) => void
 }
 
 export interface FetchResult {

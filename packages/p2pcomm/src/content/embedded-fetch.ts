@@ -26,6 +26,7 @@ export async function fetchDags (roots: CID[], components: DagFetchComponents, o
   if (swarm == null) {
     await readBack(roots, components, options)
     options.onStarted?.()
+    uniqueCids(roots).forEach(root => options.onFetched?.(root))
     return { overBitswap: 0 }
   }
   return await fromSwarm(roots, components, swarmSource(components.exchange, swarm), options)
@@ -43,22 +44,57 @@ export function swarmSource (exchange: BlockExchange, swarm: Swarm): Source {
 export async function fromSwarm (roots: CID[], components: DagFetchComponents, source: Source, options: FetchOptions & { concurrency?: number }): Promise<FetchResult> {
   const read = { signal: options.signal }
   let done = 0
-  const leaves = await leavesOf(roots, components.networked, source, read)
+  const { leaves, under } = await leavesOf(roots, components.networked, source, read)
+  const fetched = rootsFetched(roots, under, options.onFetched)
+  // leaves held before the fetch began are never sent: they count at once
+  for (const cid of leaves) if (await components.local.has(cid, read)) fetched.arrived(cid)
   const gaps = await source(leaves, {
     signal: options.signal,
     onStarted: options.onStarted,
-    onBlock: (_, bytes) => { options.onProgress?.(done += bytes) }
+    onBlock: (cid, bytes) => { options.onProgress?.(done += bytes); fetched.arrived(cid) }
   })
-  await forEach(gaps, options.concurrency ?? 8, async cid => { await readBlock(components.networked, cid, read) })
+  await forEach(gaps, options.concurrency ?? 8, async cid => { await readBlock(components.networked, cid, read); fetched.arrived(cid) })
   for (const cid of leaves) if (!await components.local.has(cid, read)) throw new Error(`block ${cid.toString()} is still missing`)
+  fetched.rest()
   return { overBitswap: gaps.length }
 }
 
 /**
- * The leaf blocks of the DAGs, in order, without duplicates. Inner nodes are fetched level by
- * level from the source's holders (a 48 MiB layer has a root and two inner nodes above 192 leaves).
+ * Counts each root's leaves as they arrive and reports the root when its last one has. `under`:
+ * the roots above each leaf (a leaf two blobs share is under both)
  */
-async function leavesOf (roots: CID[], blockstore: Pick<Blockstore, 'get'>, source: Source, options: { signal?: AbortSignal }): Promise<CID[]> {
+function rootsFetched (roots: CID[], under: Map<string, CID[]>, onFetched: ((root: CID) => void) | undefined): { arrived: (leaf: CID) => void, rest: () => void } {
+  const missing = new Map<string, number>()
+  for (const above of under.values()) for (const root of above) missing.set(root.toString(), (missing.get(root.toString()) ?? 0) + 1)
+  const counted = new Set<string>()
+  const reported = new Set<string>()
+  const report = (root: CID): void => {
+    if (reported.has(root.toString())) return
+    reported.add(root.toString())
+    onFetched?.(root)
+  }
+  return {
+    arrived: leaf => {
+      const key = leaf.toString()
+      if (onFetched == null || counted.has(key)) return
+      counted.add(key)
+      for (const root of under.get(key) ?? []) {
+        const left = (missing.get(root.toString()) ?? 1) - 1
+        missing.set(root.toString(), left)
+        if (left === 0) report(root)
+      }
+    },
+    // the fetch is complete: roots not reported yet (a DAG without leaves) are too
+    rest: () => { uniqueCids(roots).forEach(report) }
+  }
+}
+
+/**
+ * The leaf blocks of the DAGs, in order, without duplicates, and the roots above each. Inner nodes
+ * are fetched level by level from the source's holders (a 48 MiB layer has a root and two inner
+ * nodes above 192 leaves).
+ */
+async function leavesOf (roots: CID[], blockstore: Pick<Blockstore, 'get'>, source: Source, options: { signal?: AbortSignal }): Promise<{ leaves: CID[], under: Map<string, CID[]> }> {
   const children = new Map<string, CID[]>()
   for (let level = uniqueCids(roots.filter(isDagPb)); level.length > 0;) {
     await source(level, { signal: options.signal, holdersOnly: true })
@@ -71,12 +107,19 @@ async function leavesOf (roots: CID[], blockstore: Pick<Blockstore, 'get'>, sour
     level = uniqueCids(next)
   }
   const leaves: CID[] = []
-  const visit = (cid: CID): void => {
-    if (isDagPb(cid)) children.get(cid.toString())?.forEach(visit)
-    else leaves.push(cid)
+  const under = new Map<string, CID[]>()
+  for (const root of uniqueCids(roots)) {
+    const own = new Set<string>()
+    const visit = (cid: CID): void => {
+      if (isDagPb(cid)) { children.get(cid.toString())?.forEach(visit); return }
+      leaves.push(cid)
+      if (own.has(cid.toString())) return
+      own.add(cid.toString())
+      under.set(cid.toString(), [...(under.get(cid.toString()) ?? []), root])
+    }
+    visit(root)
   }
-  roots.forEach(visit)
-  return uniqueCids(leaves)
+  return { leaves: uniqueCids(leaves), under }
 }
 
 /** Without a swarm: read every block through the networked blockstore, which fetches over bitswap what is missing */

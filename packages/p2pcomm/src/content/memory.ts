@@ -70,6 +70,7 @@ class MemoryContent implements Content {
       await this.walk(root, Infinity, options, (cid, bytes) => {
         if (linksOf(cid, bytes).length === 0) options.onProgress?.(done += bytes.byteLength)
       })
+      options.onFetched?.(root)
     }
     return { overBitswap: 0 }
   }
