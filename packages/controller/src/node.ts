@@ -26,6 +26,10 @@ import { Assigner } from './strategies/assigner.js'
 import { StrategyService } from './strategies/service.js'
 import { describeAuthorization, loadWriters, recordsCatalog, Records, RECORD_SCHEMAS, writePolicy, type WriteAuthorization } from './records/index.js'
 import { VERSION } from './version.js'
+import { meshFirst } from './mesh-first.js'
+
+/** A node that has received no block for this long and answers peers is serving them, not passing blocks on */
+const ONLY_SERVING_AFTER_MS = 30_000
 
 export interface RunningNode {
   mesh: MeshNode
@@ -229,6 +233,8 @@ async function startRegistry (config: Config, { uploadsDir, mesh, content, catal
     writer: () => content.writer(),
     // a pushed blob past --max-disk is refused whole, before any of its blocks is written
     admit: bytes => { disk.admit(bytes) },
+    // while its peers depend on it alone, the local engine's pull does not take their CPU
+    pace: meshFirst(() => mesh.blocks.onlyServing(ONLY_SERVING_AFTER_MS)),
     digestIndex,
     catalog,
     uploadsDir,

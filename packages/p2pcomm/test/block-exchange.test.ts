@@ -241,6 +241,18 @@ describe('swarm fetch between real libp2p nodes', () => {
     expect(await holder.blocks.request(b.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
   }, 30_000)
 
+  it('tells a node that only serves its peers from one that passes on the blocks it receives', async () => {
+    const block = await randomBlock(4096)
+    await b.helia.blockstore.put(block.cid, block.bytes)
+    expect(await a.blocks.request(b.peerId, [block.cid])).toEqual({ missing: [], failed: false })
+    // b answered a moment ago; a received a block a moment ago
+    expect(b.blocks.onlyServing(0)).toBe(true)
+    expect(a.blocks.onlyServing(60_000)).toBe(false)
+    // half a second without answering anyone: not serving
+    await new Promise(resolve => setTimeout(resolve, 600))
+    expect(b.blocks.onlyServing(0)).toBe(false)
+  })
+
   it('lets a reader wait for a block being fetched instead of fetching it again, and lets go when the fetch gives up', async () => {
     const [coming, abandoned, absent] = await Promise.all([randomBlock(1000), randomBlock(1000), randomBlock(1000)])
     const view = awaitingFetches(a.helia.blockstore, a.blocks)

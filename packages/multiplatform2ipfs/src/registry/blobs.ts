@@ -2,10 +2,11 @@ import { parseDigest } from '../digest.js'
 import { UnsupportedError } from './errors.js'
 import { sendStream, API_VERSION_HEADER, type RequestContext } from './http.js'
 import { parseRange } from './range.js'
+import type { RegistryComponents } from './components.js'
 import type { RegistryStorage, ReadContext } from './storage.js'
 
 /** `GET|HEAD /v2/<name>/blobs/<digest>`: streamed, with single byte ranges. */
-export async function serveBlob (ctx: RequestContext, storage: RegistryStorage, read: ReadContext, name: string, reference: string): Promise<void> {
+export async function serveBlob (ctx: RequestContext, storage: RegistryStorage, read: ReadContext, name: string, reference: string, pace?: RegistryComponents['pace']): Promise<void> {
   if (ctx.req.method !== 'GET' && ctx.req.method !== 'HEAD') {
     throw new UnsupportedError(`${ctx.req.method ?? ''} is not supported on blobs`)
   }
@@ -31,7 +32,14 @@ export async function serveBlob (ctx: RequestContext, storage: RegistryStorage, 
   // wait for the first bytes before committing to a status: a block that never arrives is still a clean 503
   const body = await primed(storage.read(location, read, { offset: range?.start ?? 0, length }))
   ctx.res.writeHead(range === undefined ? 200 : 206, headers)
-  await sendStream(ctx, body)
+  await sendStream(ctx, pace == null ? body : paced(body, pace, ctx.signal))
+}
+
+async function * paced (source: AsyncIterable<Uint8Array>, pace: NonNullable<RegistryComponents['pace']>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    yield chunk
+    await pace(chunk.byteLength, signal)
+  }
 }
 
 async function primed (source: AsyncGenerator<Uint8Array>): Promise<AsyncGenerator<Uint8Array>> {

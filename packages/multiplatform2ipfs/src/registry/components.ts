@@ -32,6 +32,11 @@ export interface RegistryComponents {
    * (507) to refuse a blob that will not fit whole, rather than leave part of it behind as garbage
    */
   admit?: (bytes: number) => void
+  /**
+   * Awaited after each chunk of a blob is sent: a node slows its registry's reads down while it
+   * has something more urgent to do (its peers waiting for blocks)
+   */
+  pace?: (bytes: number, signal: AbortSignal) => Promise<void>
   /** Which manifests refer to which (the referrers API); in memory when not given (referrers.ts) */
   referrers?: ReferrersIndex
   log?: RegistryLogger

@@ -56,7 +56,7 @@ export function createRegistry (components: RegistryComponents, init: RegistryIn
     const read: ReadContext = { signal: ctx.signal, watchdog: new StallWatchdog(stallTimeoutMs, ctx.signal), readAhead }
     switch (r.kind) {
       case 'manifest': return handleManifest(ctx, storage, pusher, read, name, r.reference)
-      case 'blob': return serveBlob(ctx, storage, read, name, r.digest)
+      case 'blob': return serveBlob(ctx, storage, read, name, r.digest, components.pace)
       case 'upload': return handleUpload(ctx, sessions, storage, read, name, r.id)
       case 'tags': return listTags(ctx, storage, read, name)
       case 'referrers': return listReferrers(ctx, referrers, name, r.digest)

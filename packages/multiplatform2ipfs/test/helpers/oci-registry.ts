@@ -33,7 +33,8 @@ export async function startOciRegistry (components: Partial<RegistryComponents> 
     pins: components.pins ?? { add: async cid => { pinned.push(cid) } },
     uploadsDir,
     ...(components.writer !== undefined ? { writer: components.writer } : {}),
-    ...(components.admit !== undefined ? { admit: components.admit } : {})
+    ...(components.admit !== undefined ? { admit: components.admit } : {}),
+    ...(components.pace !== undefined ? { pace: components.pace } : {})
   }
   const registry = createRegistry(full, init)
   const port = await registry.listen(0, '127.0.0.1')

@@ -81,6 +81,7 @@ export class BlockExchange {
   private readonly waitUnwantedMs: number
   private sentBytes = 0
   private receivedBytes = 0
+  private receivedAt = 0
   private failedRequests = 0
   /** Requests other than spare ones being answered now, and when one last sent a block or ended */
   private answering = 0
@@ -213,6 +214,7 @@ export class BlockExchange {
         const put = this.store(cid, bytes).then(() => {
           stored.add(index)
           this.receivedBytes += bytes.byteLength
+          this.receivedAt = Date.now()
           options.onBlock?.(cid, bytes.byteLength)
         })
         storing.set(index, put)
@@ -286,6 +288,8 @@ export class BlockExchange {
         this.sentBytes += bytes.byteLength
       }
       await lp.write(END_OF_SKELETON, { signal })
+      // a peer that asked for a skeleton asks for the blocks under it next: serving starts here
+      this.answeredAt = Date.now()
       await stream.close({ signal })
     } catch (err) {
       const level = err instanceof BlockRequestError ? 'warn' : 'info'
@@ -351,6 +355,14 @@ export class BlockExchange {
         this.answeredAt = Date.now()
       }
     }
+  }
+
+  /**
+   * Peers depend on this node alone: it answers their requests and has received no block itself
+   * for `quietMs` (a holder serving, not a puller passing blocks on as they arrive)
+   */
+  onlyServing (quietMs: number): boolean {
+    return this.busy() && Date.now() - this.receivedAt >= quietMs
   }
 
   /**
