@@ -248,9 +248,10 @@ describe('swarm fetch between real libp2p nodes', () => {
     // b answered a moment ago; a received a block a moment ago
     expect(b.blocks.onlyServing(0)).toBe(true)
     expect(a.blocks.onlyServing(60_000)).toBe(false)
-    // half a second without answering anyone: not serving
+    // b still counts as serving within its memory of the last answer, and no longer after it
     await new Promise(resolve => setTimeout(resolve, 600))
-    expect(b.blocks.onlyServing(0)).toBe(false)
+    expect(b.blocks.onlyServing(0)).toBe(true)
+    expect(b.blocks.onlyServing(0, 500)).toBe(false)
   })
 
   it('lets a reader wait for a block being fetched instead of fetching it again, and lets go when the fetch gives up', async () => {

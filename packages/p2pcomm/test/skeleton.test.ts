@@ -116,6 +116,26 @@ describe('skeleton requests between real libp2p nodes', () => {
     expect((await puller.blocks.missing(leaves.map(b => b.cid))).map(String)).toEqual(ids(leaves))
   })
 
+  it('counts the holder as serving its peers from the moment the request arrives', async () => {
+    const { root, all } = await layout()
+    for (const block of all.values()) await holder.helia.blockstore.put(block.cid, block.bytes)
+    await new Promise(resolve => setTimeout(resolve, 50))
+    expect(holder.blocks.onlyServing(0, 10)).toBe(false)
+    // the holder's reads of the skeleton happen while it answers: each sees it serving
+    const seen: boolean[] = []
+    const read = holder.localBlockstore.get.bind(holder.localBlockstore)
+    holder.localBlockstore.get = (cid, options) => { seen.push(holder.blocks.onlyServing(0, 0)); return read(cid, options) }
+    try {
+      expect((await puller.blocks.requestSkeleton(holder.peerId, root.cid)).failed).toBe(false)
+    } finally {
+      holder.localBlockstore.get = read
+    }
+    expect(seen.length).toBeGreaterThan(0)
+    expect(seen.every(s => s)).toBe(true)
+    // and still a while after the answer: its peers' block requests come next
+    expect(holder.blocks.onlyServing(0)).toBe(true)
+  })
+
   it('keeps nothing a peer sends that is not under the root, and says the request failed', async () => {
     const { root } = await layout()
     const planted = await rawBlock(500)
