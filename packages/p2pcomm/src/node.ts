@@ -142,7 +142,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   await blocks.start()
   const keeper = new BootstrapKeeper(libp2p, init.bootstrap, init.log)
   keeper.start()
-  const providers = new Providers({ libp2p, blockstore, log: init.log })
+  const providers = new Providers({ libp2p, blockstore, log: init.log, yieldTo: () => blocks.transferring() })
 
   return {
     peerId: libp2p.peerId.toString(),

@@ -28,6 +28,13 @@ export interface ProvidersInit {
   log: Logger
   /** DHT announcements running at once (each is a walk to the 20 closest peers) */
   concurrency?: number
+  /**
+   * While this says so, no announcement starts (they wait, checked every YIELD_RECHECK_MS, for at
+   * most MAX_YIELD_MS at a time): e.g. while the node moves image blocks. A seed announced the blobs its replication pinned as a
+   * rollout began, and the DHT walks and the peer records they update took a fifth of its CPU,
+   * and its peers', when their first block requests waited for it (bench/distribution).
+   */
+  yieldTo?: () => boolean
 }
 
 export interface ProviderStats {
@@ -40,6 +47,9 @@ export interface ProviderStats {
 }
 
 const DEFAULT_CONCURRENCY = 4
+const YIELD_RECHECK_MS = 1_000
+/** A rollout of a large image takes about this long at 100 Mbit/s; announcements wait no longer */
+const MAX_YIELD_MS = 120_000
 /** Announcements waiting at once; more are dropped (logged): the reprovider still has them once made */
 const MAX_QUEUED = 100_000
 
@@ -51,6 +61,8 @@ export class Providers {
   private failed = 0
   private stopped = false
   private readonly concurrency: number
+  private recheck?: ReturnType<typeof setTimeout>
+  private yieldingSince?: number
 
   constructor (private readonly init: ProvidersInit) {
     this.concurrency = init.concurrency ?? DEFAULT_CONCURRENCY
@@ -76,6 +88,7 @@ export class Providers {
 
   stop (): void {
     this.stopped = true
+    clearTimeout(this.recheck)
     this.queue.length = 0
     this.queued.clear()
   }
@@ -92,6 +105,10 @@ export class Providers {
   }
 
   private drain (): void {
+    if (this.mustYield()) {
+      this.recheck ??= setTimeout(() => { this.recheck = undefined; this.drain() }, YIELD_RECHECK_MS)
+      return
+    }
     while (!this.stopped && this.running < this.concurrency && this.queue.length > 0) {
       const cid = this.queue.shift()
       if (cid == null) break
@@ -104,6 +121,15 @@ export class Providers {
         this.drain()
       })
     }
+  }
+
+  private mustYield (): boolean {
+    if (this.queue.length === 0 || this.init.yieldTo?.() !== true) {
+      this.yieldingSince = undefined
+      return false
+    }
+    this.yieldingSince ??= Date.now()
+    return Date.now() - this.yieldingSince < MAX_YIELD_MS
   }
 
   private async provide (cid: CID): Promise<void> {

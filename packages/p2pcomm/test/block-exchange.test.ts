@@ -252,6 +252,11 @@ describe('swarm fetch between real libp2p nodes', () => {
     await new Promise(resolve => setTimeout(resolve, 600))
     expect(b.blocks.onlyServing(0)).toBe(true)
     expect(b.blocks.onlyServing(0, 500)).toBe(false)
+    // both moved blocks: work that can wait waits, within the same memory
+    expect(a.blocks.transferring()).toBe(true)
+    expect(b.blocks.transferring()).toBe(true)
+    expect(a.blocks.transferring(500)).toBe(false)
+    expect(b.blocks.transferring(500)).toBe(false)
   })
 
   it('lets a reader wait for a block being fetched instead of fetching it again, and lets go when the fetch gives up', async () => {

@@ -83,6 +83,24 @@ describe('Providers', () => {
     expect(new Set(r.cancelled)).toEqual(new Set(expected.map(String)))
   })
 
+  it('waits while told to yield, then announces', async () => {
+    const bs = new MemoryBlockstore()
+    const { root, expected } = await layout(bs)
+    const r = routing()
+    let transferring = true
+    const providers = new Providers({ libp2p: { contentRouting: r.contentRouting }, blockstore: bs, log: pino({ level: 'silent' }), yieldTo: () => transferring })
+    try {
+      await providers.announce(root, { recursive: true })
+      await new Promise(resolve => setTimeout(resolve, 1_500))
+      expect(r.provided).toEqual([])
+      expect(providers.stats().queued).toBe(new Set(expected.map(String)).size)
+      transferring = false
+      await expect.poll(() => providers.stats().announced, { timeout: 5_000 }).toBe(new Set(expected.map(String)).size)
+    } finally {
+      providers.stop()
+    }
+  })
+
   it('counts a failed announcement and goes on with the others', async () => {
     const bs = new MemoryBlockstore()
     const { root } = await layout(bs)

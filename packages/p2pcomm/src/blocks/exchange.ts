@@ -381,6 +381,15 @@ export class BlockExchange {
   }
 
   /**
+   * Blocks are moving here: a fetch wants blocks, or this node received or answered some within
+   * `memoryMs`. Work that can wait (provider announcements) waits for the end of it.
+   */
+  transferring (memoryMs = SERVING_MEMORY_MS): boolean {
+    const now = Date.now()
+    return this.wanted.size > 0 || this.answering > 0 || now - this.answeredAt < memoryMs || now - this.receivedAt < memoryMs
+  }
+
+  /**
    * Whether a spare request must yield: another request is being answered, or one was a moment
    * ago (the gap between one request of a puller's and its next is no spare upload)
    */
