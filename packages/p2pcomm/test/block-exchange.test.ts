@@ -217,28 +217,58 @@ describe('swarm fetch between real libp2p nodes', () => {
   }, 30_000)
 
   it('answers a spare request while it answers no other, and "don\'t have" while it does', async () => {
-    const [spareBlock, late] = await Promise.all([randomBlock(4096), randomBlock(4096)])
-    await holder.helia.blockstore.put(spareBlock.cid, spareBlock.bytes)
-    // idle (no other request answered for half a second): a spare request gets what the holder has
-    await new Promise(resolve => setTimeout(resolve, 600))
-    expect(await a.blocks.request(holder.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
-    // b answers a request for a block it is fetching (held until it arrives): busy
-    const release = b.blocks.want([late.cid])
-    const held = a.blocks.request(b.peerId, [late.cid])
-    await new Promise(resolve => setTimeout(resolve, 300))
-    await b.helia.blockstore.put(spareBlock.cid, spareBlock.bytes)
-    const busy = await holder.blocks.request(b.peerId, [spareBlock.cid], { spare: true })
-    expect(busy.failed).toBe(false)
-    expect(busy.missing.map(c => c.toString())).toEqual([spareBlock.cid.toString()])
-    // a normal request is answered meanwhile, and once the held one is over the spare one is too
-    expect(await holder.blocks.request(b.peerId, [spareBlock.cid])).toEqual({ missing: [], failed: false })
-    await b.helia.blockstore.put(late.cid, late.bytes)
-    expect(await held).toEqual({ missing: [], failed: false })
-    release()
-    // a moment after: still no spare upload (the gap before a requester's next request)
-    expect((await holder.blocks.request(b.peerId, [spareBlock.cid], { spare: true })).missing).toHaveLength(1)
-    await new Promise(resolve => setTimeout(resolve, 600))
-    expect(await holder.blocks.request(b.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
+    // a responder that has sent nothing before: no measure of its upload, only of its requests
+    const c = await node(holder.multiaddrs())
+    try {
+      await a.libp2p.dial(multiaddr(c.multiaddrs()[0] as string))
+      const [spareBlock, late] = await Promise.all([randomBlock(4096), randomBlock(4096)])
+      await holder.helia.blockstore.put(spareBlock.cid, spareBlock.bytes)
+      // idle (no other request answered for half a second): a spare request gets what the holder has
+      await new Promise(resolve => setTimeout(resolve, 600))
+      expect(await a.blocks.request(holder.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
+      // c answers a request for a block it is fetching (held until it arrives): busy
+      const release = c.blocks.want([late.cid])
+      const held = a.blocks.request(c.peerId, [late.cid])
+      await new Promise(resolve => setTimeout(resolve, 300))
+      await c.helia.blockstore.put(spareBlock.cid, spareBlock.bytes)
+      const busy = await holder.blocks.request(c.peerId, [spareBlock.cid], { spare: true })
+      expect(busy.failed).toBe(false)
+      expect(busy.missing.map(c => c.toString())).toEqual([spareBlock.cid.toString()])
+      // a normal request is answered meanwhile, and once the held one is over the spare one is too
+      expect(await holder.blocks.request(c.peerId, [spareBlock.cid])).toEqual({ missing: [], failed: false })
+      await c.helia.blockstore.put(late.cid, late.bytes)
+      expect(await held).toEqual({ missing: [], failed: false })
+      release()
+      // a moment after: still no spare upload (the gap before a requester's next request)
+      expect((await holder.blocks.request(c.peerId, [spareBlock.cid], { spare: true })).missing).toHaveLength(1)
+      await new Promise(resolve => setTimeout(resolve, 600))
+      expect(await holder.blocks.request(c.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
+    } finally {
+      await c.stop()
+    }
+  }, 30_000)
+
+  it('answers a spare request while the requests it answers leave its upload far below its best', async () => {
+    const c = await node(holder.multiaddrs())
+    try {
+      await a.libp2p.dial(multiaddr(c.multiaddrs()[0] as string))
+      // a burst: c's best second is now several MiB/s
+      const burst = await Promise.all(Array.from({ length: 16 }, async () => randomBlock(256 * 1024)))
+      for (const block of burst) await c.helia.blockstore.put(block.cid, block.bytes)
+      expect((await a.blocks.request(c.peerId, burst.map(b => b.cid))).missing).toEqual([])
+      const [spareBlock, late] = await Promise.all([randomBlock(4096), randomBlock(4096)])
+      await c.helia.blockstore.put(spareBlock.cid, spareBlock.bytes)
+      // c answers a request held for a block it is fetching, and sends nothing meanwhile
+      const release = c.blocks.want([late.cid])
+      const held = a.blocks.request(c.peerId, [late.cid])
+      await new Promise(resolve => setTimeout(resolve, 1_200))
+      expect(await holder.blocks.request(c.peerId, [spareBlock.cid], { spare: true })).toEqual({ missing: [], failed: false })
+      await c.helia.blockstore.put(late.cid, late.bytes)
+      expect(await held).toEqual({ missing: [], failed: false })
+      release()
+    } finally {
+      await c.stop()
+    }
   }, 30_000)
 
   it('tells a node that only serves its peers from one that passes on the blocks it receives', async () => {

@@ -13,6 +13,7 @@ import {
   BlockRequestError, DONT_HAVE, HAVE, MAX_BATCH, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, encodeRequest, verifyBlock
 } from './protocol.js'
 import { END_OF_SKELETON, MAX_CID_BYTES, SkeletonCheck, decodeSkeletonRequest, skeletonOf } from './skeleton.js'
+import { UploadMeter } from './upload-meter.js'
 
 export interface BlockExchangeInit {
   libp2p: Libp2p
@@ -88,6 +89,7 @@ export class BlockExchange {
   /** Requests other than spare ones being answered now, and when one last sent a block or ended */
   private answering = 0
   private answeredAt = 0
+  private readonly upload = new UploadMeter()
 
   constructor (private readonly init: BlockExchangeInit) {
     this.waitWantedMs = init.waitWantedMs ?? WAIT_WANTED_MS
@@ -294,6 +296,7 @@ export class BlockExchange {
       for await (const { cid, bytes } of skeletonOf(root, async cid => await this.readLocal(cid, signal))) {
         await lp.writeV([cid.bytes, bytes], { signal })
         this.sentBytes += bytes.byteLength
+        this.upload.sent(bytes.byteLength)
       }
       await lp.write(END_OF_SKELETON, { signal })
       await stream.close({ signal })
@@ -344,13 +347,14 @@ export class BlockExchange {
       }
       for (let i = 0; i < cids.length; i++) {
         readAhead(i + READ_AHEAD)
-        const bytes = spare && this.busy() ? undefined : await reads[i]
+        const bytes = spare && !this.hasSpareUpload() ? undefined : await reads[i]
         reads[i] = Promise.resolve(undefined) // sent: not kept until the stream ends
         if (bytes == null) {
           await lp.write(DONT_HAVE, { signal })
         } else {
           await lp.writeV([HAVE, bytes], { signal })
           this.sentBytes += bytes.byteLength
+          this.upload.sent(bytes.byteLength)
           if (counted) this.answeredAt = Date.now()
         }
       }
@@ -387,6 +391,14 @@ export class BlockExchange {
   transferring (memoryMs = SERVING_MEMORY_MS): boolean {
     const now = Date.now()
     return this.wanted.size > 0 || this.answering > 0 || now - this.answeredAt < memoryMs || now - this.receivedAt < memoryMs
+  }
+
+  /**
+   * Whether a spare request may be answered: no other request is being answered, or those that are
+   * no longer fill the upload (a lagging peer's full download holds its requests back: UploadMeter)
+   */
+  private hasSpareUpload (): boolean {
+    return !this.busy() || this.upload.hasSpare()
   }
 
   /**

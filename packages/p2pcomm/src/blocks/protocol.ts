@@ -9,7 +9,7 @@ import { equals } from 'uint8arrays/equals'
  *                          (a responder older than the flag ignores it and answers as usual)
  *   responder → requester  per CID, in order: frame [1] then a frame with the block's bytes,
  *                          or frame [0] when it does not have the block (after waiting, see exchange.ts)
- *                          or, for a spare request, when it is answering others' requests
+ *                          or, for a spare request, when others' requests fill its upload
  * Blocks are content-addressed: the requester hashes every block and drops it unless it
  * matches the CID it asked for, so a responder can never plant bytes.
  */

@@ -181,10 +181,11 @@ const SPARE_RETRY_MS = 250
 /**
  * The endgame: once this puller has its own share, it asks a holder for the blocks at the back of
  * what the owners have still to relay to it, as spare requests, which a holder answers only when
- * it has answered no other request for a moment (exchange.ts). While the holder uploads the
- * pullers' shares it is the bottleneck and sends nothing extra; once every share is out it is
- * idle, and the relays, which lag the owners by seconds (bench/distribution traced per block:
- * 3–5 s median after 40 s), are shortened from the back. Blocks a busy holder does not give go
+ * it has answered no other request for a moment, or those it answers no longer fill its upload
+ * (exchange.ts). While the holder uploads the pullers' shares it is the bottleneck and sends
+ * nothing extra; once the shares are out, or held back by one lagging puller's full download, it
+ * has upload to spare, and the relays, which lag the owners by seconds (bench/distribution traced
+ * per block: 3–5 s median after 40 s), are shortened from the back. Blocks a busy holder does not give go
  * back to their owner. At 100 Mbit/s, 702 MiB: 1 s from the seed's last byte to the pullers' last
  * where it was 4–6 s, for 1.02–1.05 S from the seed. (An endgame that asked the seed as it would
  * for any block cost more than it saved: the seed sent 1.13 S while it still owed the others
