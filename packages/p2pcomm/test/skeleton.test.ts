@@ -55,6 +55,22 @@ describe('a DAG skeleton', () => {
     expect(ids(got)).toEqual(ids(skeleton))
   })
 
+  it('reads the next blocks while one is answered, in the same order', async () => {
+    const { root, skeleton, all } = await layout()
+    let reading = 0
+    let most = 0
+    const slowRead = async (cid: CID): Promise<Uint8Array | undefined> => {
+      most = Math.max(most, ++reading)
+      await new Promise(resolve => setTimeout(resolve, 20))
+      reading--
+      return all.get(cid.toString())?.bytes
+    }
+    const got = []
+    for await (const block of skeletonOf(root.cid, slowRead)) got.push(block)
+    expect(ids(got)).toEqual(ids(skeleton))
+    expect(most).toBeGreaterThan(1)
+  })
+
   it('skips what the responder does not hold, and stops at its limits', async () => {
     const { root, skeleton, all } = await layout()
     const blobs = skeleton[1]!

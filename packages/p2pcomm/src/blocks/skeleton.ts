@@ -38,25 +38,40 @@ const LIMITS: SkeletonLimits = { blocks: MAX_SKELETON_BLOCKS, bytes: MAX_SKELETO
 
 /**
  * The skeleton under `root`, parents before children (breadth first), as far as `read` has it:
- * a block it does not hold is skipped with everything under it. Ends at the limits.
+ * a block it does not hold is skipped with everything under it. Ends at the limits. The next
+ * `readAhead` blocks are read while one is sent: read one by one, the 36 blocks of a 702 MiB
+ * image took a busy seed 0.4 s, each read waiting its turn on the event loop (bench/distribution).
  */
-export async function * skeletonOf (root: CID, read: (cid: CID) => Promise<Uint8Array | undefined>, limits: SkeletonLimits = LIMITS): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+export async function * skeletonOf (root: CID, read: (cid: CID) => Promise<Uint8Array | undefined>, limits: SkeletonLimits = LIMITS, readAhead = READ_AHEAD): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
   const queue = [root]
-  const seen = new Set<string>()
+  const seen = new Set([keyOf(root)])
+  const reads = new Map<number, Promise<Uint8Array | undefined>>()
   let [blocks, bytes] = [0, 0]
-  for (let cid = queue.shift(); cid != null; cid = queue.shift()) {
-    const key = keyOf(cid)
-    if (seen.has(key)) continue
-    seen.add(key)
-    const block = await read(cid)
+  for (let i = 0; i < queue.length; i++) {
+    for (let next = i; next < Math.min(queue.length, i + readAhead); next++) {
+      if (reads.has(next)) continue
+      const reading = read(queue[next] as CID)
+      reading.catch(() => {}) // awaited in turn below; one failing early must not be unhandled
+      reads.set(next, reading)
+    }
+    const cid = queue[i] as CID
+    const block = await reads.get(i)
+    reads.delete(i)
     if (block == null) continue
     if (blocks + 1 > limits.blocks || bytes + block.byteLength > limits.bytes) return
     blocks++
     bytes += block.byteLength
     yield { cid, bytes: block }
-    queue.push(...skeletonLinks(cid, block))
+    for (const link of skeletonLinks(cid, block)) {
+      if (seen.has(keyOf(link))) continue
+      seen.add(keyOf(link))
+      queue.push(link)
+    }
   }
 }
+
+/** Blocks of a skeleton read at once (the small nodes above an image's leaves) */
+const READ_AHEAD = 16
 
 /** The links of a block that belong to the skeleton: every dag-pb child, and raw ones only under a directory (whole files) */
 function skeletonLinks (cid: CID, bytes: Uint8Array): CID[] {
