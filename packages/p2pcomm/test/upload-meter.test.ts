@@ -44,4 +44,12 @@ describe('upload meter', () => {
     send(meter, clock, 6 * MiB, 31)
     expect(meter.hasSpare()).toBe(false)
   })
+
+  it('measures a burst sent within one bucket, however long the silence after it', () => {
+    const clock = { t: 1_000_000 }
+    const meter = new UploadMeter(() => clock.t)
+    meter.sent(4 * MiB)
+    clock.t += 1_200
+    expect(meter.hasSpare()).toBe(true)
+  })
 })

@@ -34,24 +34,30 @@ export class UploadMeter {
     return this.best >= MIN_BEST_BYTES_PER_SECOND && rate < share * this.best
   }
 
-  private completeSecond (): number {
+  /** The second of whole buckets ending `before` buckets back from the newest */
+  private second (before: number): number {
     let sum = 0
-    // the buckets before the newest (which is still filling)
-    for (let i = 1; i <= BUCKETS - 1; i++) sum += this.buckets[(this.newest - i + BUCKETS) % BUCKETS] ?? 0
+    for (let i = before; i < before + BUCKETS - 1; i++) sum += this.buckets[(this.newest - i + BUCKETS) % BUCKETS] ?? 0
     return sum * 1000 / ((BUCKETS - 1) * BUCKET_MS)
+  }
+
+  private completeSecond (): number {
+    return this.second(1)
   }
 
   private advance (): void {
     const current = Math.floor(this.now() / BUCKET_MS)
     if (current <= this.newest) return
-    const steps = Math.min(current - this.newest, BUCKETS)
-    for (let i = 1; i <= steps; i++) this.buckets[(this.newest + i) % BUCKETS] = 0
-    this.newest = current
-    const rate = this.completeSecond()
+    // the newest bucket is whole now: the second ending with it may be the best (a burst within
+    // one bucket is measured here, before the buckets after it are cleared)
+    const rate = this.second(0)
     if (rate >= this.best || this.now() - this.bestAt > BEST_FOR_MS) {
       this.best = rate
       this.bestAt = this.now()
     }
+    const steps = Math.min(current - this.newest, BUCKETS)
+    for (let i = 1; i <= steps; i++) this.buckets[(this.newest + i) % BUCKETS] = 0
+    this.newest = current
   }
 }
 
