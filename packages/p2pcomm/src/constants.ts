@@ -11,8 +11,6 @@ export const STORE_SYNC_PROTOCOL = `${PROTOCOL_PREFIX}/records-sync/1.0.0`
 export const BLOCKS_PROTOCOL = `${PROTOCOL_PREFIX}/blocks/1.0.0`
 /** A DAG's directories, small files and inner nodes in one answer (see blocks/skeleton.ts) */
 export const SKELETON_PROTOCOL = `${PROTOCOL_PREFIX}/skeleton/1.0.0`
-/** "I hold these blocks of your share": a puller tells their owner, who fetches them from it (see blocks/swarm-fetch.ts) */
-export const HANDOFF_PROTOCOL = `${PROTOCOL_PREFIX}/handoff/1.0.0`
 /** What Helia's bitswap speaks (its default: 1.2.0 only); its streams' bytes are counted (protocol-bytes.ts) */
 export const BITSWAP_PROTOCOLS = ['/ipfs/bitswap/1.2.0']
 export const STORE_TOPIC = 'distromash/records/1'

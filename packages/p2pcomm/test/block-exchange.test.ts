@@ -3,14 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BLOCKS_PROTOCOL, HANDOFF_PROTOCOL, SKELETON_PROTOCOL } from '../src/constants.js'
+import { BLOCKS_PROTOCOL, SKELETON_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
 import { ownersOf, swarmFetch } from '../src/blocks/swarm-fetch.js'
 import type { BlockExchange, RequestOptions, RequestResult } from '../src/blocks/exchange.js'
@@ -86,15 +85,12 @@ describe('swarm fetch endgame', () => {
   const cidsOf = async (n: number, seed: number): Promise<CID[]> => await Promise.all(Array.from({ length: n }, async (_, i) => CID.createV1(raw.code, await sha256.digest(Uint8Array.of(seed, i % 256, i >> 8)))))
 
   /** A holder that answers at once, spare requests only once `idle`, and an owner that gives a block every 5 ms */
-  function twinExchange (idle: () => boolean): { exchange: BlockExchange, asked: Array<{ peer: string, spare: boolean, blocks: number }>, offered: Array<{ peer: string, blocks: number }> } {
+  function twinExchange (idle: () => boolean): { exchange: BlockExchange, asked: Array<{ peer: string, spare: boolean, blocks: number }> } {
     const asked: Array<{ peer: string, spare: boolean, blocks: number }> = []
-    const offered: Array<{ peer: string, blocks: number }> = []
     const exchange = {
       missing: async (list: CID[]) => list,
       want: () => () => {},
       connected: () => true,
-      offer: async (peer: string, list: CID[]) => { if (list.length > 0) offered.push({ peer, blocks: list.length }) },
-      onOffer: () => () => {},
       request: async (peer: string, batch: CID[], options: RequestOptions = {}): Promise<RequestResult> => {
         const spare = options.spare === true
         asked.push({ peer, spare, blocks: batch.length })
@@ -106,12 +102,12 @@ describe('swarm fetch endgame', () => {
         return { missing: [], failed: false }
       }
     } as unknown as BlockExchange
-    return { exchange, asked, offered }
+    return { exchange, asked }
   }
 
   it('takes the back of a lagging owner\'s share from an idle holder once its own share is here, with spare requests only', async () => {
     const cids = await cidsOf(256, 7)
-    const { exchange, asked, offered } = twinExchange(() => true)
+    const { exchange, asked } = twinExchange(() => true)
     expect(await swarmFetch(exchange, cids, { self: 'self', holders: ['holder'], pullers: ['self', 'slow'] })).toEqual([])
     const fromHolder = asked.filter(a => a.peer === 'holder')
     const spare = fromHolder.filter(a => a.spare).reduce((n, a) => n + a.blocks, 0)
@@ -121,46 +117,6 @@ describe('swarm fetch endgame', () => {
     // the slow owner's 128 blocks: some relayed, the rest taken from the holder; none twice
     expect(spare).toBeGreaterThan(16)
     expect(spare + relayed).toBe(128)
-    // and the owner is told which of its blocks are here, to take them from here
-    expect(offered.every(o => o.peer === 'slow')).toBe(true)
-    expect(offered.reduce((n, o) => n + o.blocks, 0)).toBe(spare)
-  })
-
-  it('takes the blocks of its own share a peer offers from that peer, not from the holder', async () => {
-    const cids = await cidsOf(256, 9)
-    const own = cids.filter(cid => ownersOf(cids, ['self', 'peer']).get(Buffer.from(cid.multihash.bytes).toString('hex')) === 'self')
-    const handedOff = own.slice(-32)
-    const asked: Array<{ peer: string, cids: string[] }> = []
-    let offer: ((peer: string, cids: CID[]) => void) | undefined
-    const exchange = {
-      missing: async (list: CID[]) => list,
-      want: () => () => {},
-      connected: () => true,
-      offer: async () => {},
-      onOffer: (listener: (peer: string, cids: CID[]) => void) => { offer = listener; return () => { offer = undefined } },
-      request: async (peer: string, batch: CID[], options: RequestOptions = {}): Promise<RequestResult> => {
-        asked.push({ peer, cids: batch.map(String) })
-        // the holder is slow: the peer's offer comes while most of the share still waits for it
-        if (peer === 'holder') await new Promise(resolve => setTimeout(resolve, 50))
-        // the peer gives all but one of what it offered
-        const missing = peer === 'peer' && batch.length > 1 ? [batch[0] as CID] : []
-        for (const cid of batch) if (!missing.includes(cid)) options.onBlock?.(cid, 1)
-        return { missing, failed: false }
-      }
-    } as unknown as BlockExchange
-    const fetching = swarmFetch(exchange, cids, { self: 'self', holders: ['holder'], pullers: ['self', 'peer'] })
-    await new Promise(resolve => setTimeout(resolve, 15))
-    offer?.('peer', handedOff.slice(0, 16))
-    offer?.('peer', handedOff.slice(16))
-    offer?.('stranger', own.slice(-48, -32)) // not a puller of this swarm: ignored
-    expect(await fetching).toEqual([])
-    const fromHolder = new Set(asked.filter(a => a.peer === 'holder').flatMap(a => a.cids))
-    const fromPeer = asked.filter(a => a.peer === 'peer').flatMap(a => a.cids)
-    // the offered blocks went to the peer (the one it did not give, back to the holder); the rest of the share to the holder
-    for (const cid of handedOff) expect(fromPeer).toContain(cid.toString())
-    expect(handedOff.filter(cid => fromHolder.has(cid.toString()))).toHaveLength(2)
-    expect(own.filter(cid => !fromHolder.has(cid.toString()))).toHaveLength(30)
-    expect(asked.some(a => a.peer === 'stranger')).toBe(false)
   })
 
   it('gives the blocks back to their owner while the holder is busy', async () => {
@@ -315,27 +271,6 @@ describe('swarm fetch between real libp2p nodes', () => {
     }
   }, 30_000)
 
-  it('delivers a handoff offer to the listeners, and drops a malformed one', async () => {
-    const blocksOffered = await Promise.all([randomBlock(100), randomBlock(100)])
-    const heard: Array<{ peer: string, cids: string[] }> = []
-    const stop = b.blocks.onOffer((peer, cids) => { heard.push({ peer, cids: cids.map(String) }) })
-    try {
-      await a.blocks.offer(b.peerId, blocksOffered.map(x => x.cid))
-      await expect.poll(() => heard).toEqual([{ peer: a.peerId, cids: blocksOffered.map(x => x.cid.toString()) }])
-      // not a request: nothing heard, the stream dropped, the node fine
-      const stream = await a.libp2p.dialProtocol(peerIdFromString(b.peerId), HANDOFF_PROTOCOL)
-      await lpStream(stream).write(new TextEncoder().encode('{"cids": 7}'))
-      await new Promise(resolve => setTimeout(resolve, 200))
-      expect(heard).toHaveLength(1)
-      stop()
-      await a.blocks.offer(b.peerId, blocksOffered.map(x => x.cid))
-      await new Promise(resolve => setTimeout(resolve, 200))
-      expect(heard).toHaveLength(1)
-    } finally {
-      stop()
-    }
-  })
-
   it('tells a node that only serves its peers from one that passes on the blocks it receives', async () => {
     const block = await randomBlock(4096)
     await b.helia.blockstore.put(block.cid, block.bytes)
@@ -479,7 +414,6 @@ describe('swarm fetch between real libp2p nodes', () => {
       // the first requests cannot be answered…
       await flaky.libp2p.unhandle(BLOCKS_PROTOCOL)
       await flaky.libp2p.unhandle(SKELETON_PROTOCOL)
-      await flaky.libp2p.unhandle(HANDOFF_PROTOCOL)
       setTimeout(() => { void flaky.blocks.start() }, 300) // …then it serves again
       const before = a.blocks.stats().failedRequests
       const left = await swarmFetch(a.blocks, fresh.map(f => f.cid), { self: a.peerId, holders: [flaky.peerId], pullers: [] })

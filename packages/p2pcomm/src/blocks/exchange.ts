@@ -7,7 +7,7 @@ import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
 import { concat } from 'uint8arrays/concat'
 import { toString } from 'uint8arrays/to-string'
-import { BLOCKS_PROTOCOL, HANDOFF_PROTOCOL, SKELETON_PROTOCOL } from '../constants.js'
+import { BLOCKS_PROTOCOL, SKELETON_PROTOCOL } from '../constants.js'
 import { DiskFullError } from '../disk/errors.js'
 import {
   BlockRequestError, DONT_HAVE, HAVE, MAX_BATCH, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, encodeRequest, verifyBlock
@@ -58,8 +58,6 @@ const MAX_STORING = 8
 const SKELETON_TIMEOUT_MS = 60_000
 /** A spare request is answered once no other has been for this long */
 const SPARE_AFTER_MS = 500
-/** An offer is one small frame: sent and read within this */
-const OFFER_TIMEOUT_MS = 10_000
 /** How long a node that answered a peer counts as serving (onlyServing) */
 const SERVING_MEMORY_MS = 5_000
 /** Blocks a responder reads ahead of the one it is sending */
@@ -92,7 +90,6 @@ export class BlockExchange {
   private answering = 0
   private answeredAt = 0
   private readonly upload = new UploadMeter()
-  private readonly offerListeners = new Set<(peer: string, cids: CID[]) => void>()
 
   constructor (private readonly init: BlockExchangeInit) {
     this.waitWantedMs = init.waitWantedMs ?? WAIT_WANTED_MS
@@ -108,9 +105,6 @@ export class BlockExchange {
     await this.init.libp2p.handle(SKELETON_PROTOCOL, (stream, connection) => this.respondSkeleton(stream, connection), {
       maxInboundStreams: 8, runOnLimitedConnection: false
     })
-    await this.init.libp2p.handle(HANDOFF_PROTOCOL, (stream, connection) => this.receiveOffer(stream, connection), {
-      maxInboundStreams: 8, runOnLimitedConnection: false
-    })
   }
 
   async stop (): Promise<void> {
@@ -118,7 +112,6 @@ export class BlockExchange {
     for (const wake of [...this.waiters.values()].flatMap(set => [...set])) wake()
     await this.init.libp2p.unhandle(BLOCKS_PROTOCOL)
     await this.init.libp2p.unhandle(SKELETON_PROTOCOL)
-    await this.init.libp2p.unhandle(HANDOFF_PROTOCOL)
   }
 
   stats (): { sentBytes: number, receivedBytes: number, failedRequests: number } {
@@ -252,45 +245,6 @@ export class BlockExchange {
       return { missing: [...missing, ...notStored, ...cids.slice(next + 1)], failed: true, unreachable: stream == null && !this.connected(peer) }
     } finally {
       clearTimeout(timer)
-    }
-  }
-
-  /**
-   * Tell a peer this node holds these blocks (at most MAX_BATCH), e.g. blocks of the peer's own
-   * share taken from a holder (swarm-fetch.ts): a hint it may act on, never trusted for content.
-   * Resolves once sent, or at once when sending failed (logged).
-   */
-  async offer (peer: string, cids: CID[]): Promise<void> {
-    if (cids.length === 0 || cids.length > MAX_BATCH) return
-    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(OFFER_TIMEOUT_MS)])
-    let stream: Stream | undefined
-    try {
-      stream = await this.init.libp2p.dialProtocol(peerIdFromString(peer), HANDOFF_PROTOCOL, { signal })
-      await lpStream(stream).write(encodeRequest(cids), { signal })
-      await stream.close({ signal })
-    } catch (err) {
-      stream?.abort(err as Error)
-      this.init.log.debug({ peer, err: (err as Error).message }, 'handoff offer not sent')
-    }
-  }
-
-  /** Calls `listener` with the peer and CIDs of every offer received, until the returned function is called */
-  onOffer (listener: (peer: string, cids: CID[]) => void): () => void {
-    this.offerListeners.add(listener)
-    return () => { this.offerListeners.delete(listener) }
-  }
-
-  private async receiveOffer (stream: Stream, connection: Connection): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
-    try {
-      const { cids } = decodeRequest((await lp.read({ signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(OFFER_TIMEOUT_MS)]) })).subarray())
-      await stream.close()
-      const peer = connection.remotePeer.toString()
-      for (const listener of this.offerListeners) listener(peer, cids)
-    } catch (err) {
-      const level = err instanceof BlockRequestError ? 'warn' : 'info'
-      this.init.log[level]({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'handoff offer not read')
-      stream.abort(err as Error)
     }
   }
 

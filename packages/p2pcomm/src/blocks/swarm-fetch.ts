@@ -46,8 +46,6 @@ export async function swarmFetch (exchange: BlockExchange, cids: CID[], swarm: S
     const ownShare = new OwnShare(own)
     const counted: SwarmFetchOptions = { ...options, onBlock: (cid, bytes) => { ownShare.received(cid); options.onBlock?.(cid, bytes) } }
     const unresolved = drainToHolders(exchange, fromHolders, swarm, counted)
-    const handoffs = new Handoffs(exchange, fromHolders, byOwner.keys(), counted)
-    const stopOffers = exchange.onOffer((peer, offered) => { handoffs.take(peer, offered) })
     const shares = [...byOwner].map(([owner, blocks]): OwnerShare => ({ owner, blocks, next: 0, done: false }))
     const relayed = Promise.all(shares.map(async share => { await fetchFromOwner(exchange, share, fromHolders, counted) }))
     // the endgame starts once this puller has its own share, and never once the owners are done
@@ -55,13 +53,7 @@ export async function swarmFetch (exchange: BlockExchange, cids: CID[], swarm: S
     await Promise.all([
       relayed,
       ...Array.from({ length: ENDGAME_LANES }, async () => { if (await start) await endgame(exchange, shares, fromHolders, swarm, counted) })
-    ]).finally(async () => {
-      // offers are taken while blocks of this puller's share still wait for a holder
-      await Promise.race([fromHolders.emptied(), unresolved.catch(() => {})])
-      stopOffers()
-      // what a handoff does not give goes back to the holders, who must still be asked
-      await handoffs.settled().finally(() => { fromHolders.close() })
-    })
+    ]).finally(() => { fromHolders.close() })
     return await unresolved
   } finally {
     release()
@@ -209,9 +201,6 @@ async function endgame (exchange: BlockExchange, shares: OwnerShare[], fallback:
     const batch = share.blocks.splice(Math.max(share.next, share.blocks.length - MAX_BATCH))
     const holder = holders.find(h => exchange.connected(h)) ?? holders[0] as string
     const result = await exchange.request(holder, batch, { ...options, spare: true })
-    // the owner has yet to fetch these from a holder, most likely: it may take them from here instead
-    const missing = new Set(result.missing)
-    void exchange.offer(share.owner, batch.filter(cid => !missing.has(cid)))
     if (result.missing.length === 0) continue
     // back to the owner, unless its lanes have ended meanwhile
     if (share.done) fallback.push(result.missing)
@@ -243,43 +232,6 @@ class OwnShare {
 
   received (cid: CID): void {
     if (this.left.delete(blockKey(cid)) && this.left.size === 0) this.settle(true)
-  }
-}
-
-/**
- * Blocks of this puller's own share that another puller says it holds: it took them from a holder
- * at the back of this puller's share, in its endgame, while this one fetched its share from the
- * front. They are fetched from that puller instead, so the holder sends them once: a lagging
- * puller's share ends sooner, and the holder's upload is not spent twice (with spare requests
- * alone, 40 MiB of a 702 MiB rollout went out twice, bench/distribution). Only blocks still
- * waiting for a holder are taken; what the puller does not give goes back to the holders.
- */
-class Handoffs {
-  private readonly running = new Set<Promise<void>>()
-  private readonly pullers: Set<string>
-  private failure?: { err: unknown }
-
-  constructor (private readonly exchange: BlockExchange, private readonly queue: WorkQueue<CID>, pullers: Iterable<string>, private readonly options: SwarmFetchOptions) {
-    this.pullers = new Set(pullers)
-  }
-
-  take (peer: string, offered: CID[]): void {
-    if (!this.pullers.has(peer) || this.failure != null) return
-    const keys = new Set(offered.map(blockKey))
-    const taken = this.queue.remove(cid => keys.has(blockKey(cid)))
-    if (taken.length === 0) return
-    const run = this.exchange.request(peer, taken, this.options).then(
-      result => { this.queue.push(result.missing) },
-      // aborted, or this node cannot store blocks: the fetch fails with it once the handoffs settle
-      (err: unknown) => { this.failure ??= { err }; this.queue.push(taken) }
-    )
-    this.running.add(run)
-    void run.finally(() => this.running.delete(run))
-  }
-
-  async settled (): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running])
-    if (this.failure != null) throw this.failure.err
   }
 }
 
@@ -334,7 +286,6 @@ async function drainToHolders (exchange: BlockExchange, queue: WorkQueue<CID>, s
 /** A FIFO that workers wait on until it is closed and empty */
 class WorkQueue<T> {
   private readonly items: T[] = []
-  private readonly emptyWaiters: Array<() => void> = []
   private closed = false
   private wake?: () => void
 
@@ -349,14 +300,6 @@ class WorkQueue<T> {
     this.notify()
   }
 
-  /** Takes out the items not yet taken that match, in their order */
-  remove (matches: (item: T) => boolean): T[] {
-    const removed = this.items.filter(matches)
-    if (removed.length > 0) this.items.splice(0, this.items.length, ...this.items.filter(item => !matches(item)))
-    if (this.items.length === 0) this.settleEmpty()
-    return removed
-  }
-
   async take (max: number): Promise<T[]> {
     while (this.items.length === 0 && !this.closed) {
       await new Promise<void>(resolve => {
@@ -364,19 +307,7 @@ class WorkQueue<T> {
         this.wake = () => { previous?.(); resolve() }
       })
     }
-    const taken = this.items.splice(0, max)
-    if (this.items.length === 0) this.settleEmpty()
-    return taken
-  }
-
-  /** Resolves once every item pushed so far has been taken or removed */
-  async emptied (): Promise<void> {
-    if (this.items.length === 0) return
-    await new Promise<void>(resolve => { this.emptyWaiters.push(resolve) })
-  }
-
-  private settleEmpty (): void {
-    this.emptyWaiters.splice(0).forEach(resolve => { resolve() })
+    return this.items.splice(0, max)
   }
 
   private notify (): void {
