@@ -380,8 +380,7 @@ export class BlockExchange {
    * CPU the requests waited for (bench/distribution, 100 Mbit/s).
    */
   onlyServing (quietMs: number, memoryMs = SERVING_MEMORY_MS): boolean {
-    const serving = this.answering > 0 || Date.now() - this.answeredAt < memoryMs
-    return serving && Date.now() - this.receivedAt >= quietMs
+    return this.servedWithin(memoryMs) && Date.now() - this.receivedAt >= quietMs
   }
 
   /**
@@ -389,8 +388,12 @@ export class BlockExchange {
    * `memoryMs`. Work that can wait (provider announcements) waits for the end of it.
    */
   transferring (memoryMs = SERVING_MEMORY_MS): boolean {
-    const now = Date.now()
-    return this.wanted.size > 0 || this.answering > 0 || now - this.answeredAt < memoryMs || now - this.receivedAt < memoryMs
+    return this.wanted.size > 0 || this.servedWithin(memoryMs) || Date.now() - this.receivedAt < memoryMs
+  }
+
+  /** A request is being answered, or one was within `ms` */
+  private servedWithin (ms: number): boolean {
+    return this.answering > 0 || Date.now() - this.answeredAt < ms
   }
 
   /**
@@ -406,7 +409,7 @@ export class BlockExchange {
    * ago (the gap between one request of a puller's and its next is no spare upload)
    */
   private busy (): boolean {
-    return this.answering > 0 || Date.now() - this.answeredAt < SPARE_AFTER_MS
+    return this.servedWithin(SPARE_AFTER_MS)
   }
 
   private async readServable (cid: CID, signal: AbortSignal): Promise<Uint8Array | undefined> {
