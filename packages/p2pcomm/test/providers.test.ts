@@ -83,6 +83,28 @@ describe('Providers', () => {
     expect(new Set(r.cancelled)).toEqual(new Set(expected.map(String)))
   })
 
+  it('announces what a second pin holds no second time, and keeps it announced until its last pin goes', async () => {
+    const bs = new MemoryBlockstore()
+    const { root, expected } = await layout(bs)
+    const file = expected[4] as CID // bigFile: held by the layout's pin and by a pin of its own
+    const r = routing()
+    const providers = new Providers({ libp2p: { contentRouting: r.contentRouting }, blockstore: bs, log: pino({ level: 'silent' }) })
+    await providers.announce(root, { recursive: true })
+    await expect.poll(() => providers.stats().announced).toBe(new Set(expected.map(String)).size)
+    await providers.announce(file, { recursive: true })
+    await new Promise(resolve => setTimeout(resolve, 50))
+    expect(r.provided.filter(c => c === file.toString())).toHaveLength(1)
+    expect(providers.stats()).toMatchObject({ announced: new Set(expected.map(String)).size, queued: 0 })
+    await providers.withdraw(root, { recursive: true })
+    expect(r.cancelled).not.toContain(file.toString())
+    expect(r.cancelled).toContain(root.toString())
+    await providers.withdraw(file, { recursive: true })
+    expect(r.cancelled).toContain(file.toString())
+    // announced again once a pin holds it again
+    await providers.announce(file, { recursive: true })
+    await expect.poll(() => r.provided.filter(c => c === file.toString()).length).toBe(2)
+  })
+
   it('waits while told to yield, then announces', async () => {
     const bs = new MemoryBlockstore()
     const { root, expected } = await layout(bs)
