@@ -26,7 +26,7 @@ import { Assigner } from './strategies/assigner.js'
 import { StrategyService } from './strategies/service.js'
 import { describeAuthorization, loadWriters, recordsCatalog, Records, RECORD_SCHEMAS, writePolicy, type WriteAuthorization } from './records/index.js'
 import { VERSION } from './version.js'
-import { meshFirst } from './mesh-first.js'
+import { meshFirst, peersFirst } from './mesh-first.js'
 
 /** A node that has received no block for this long and answers peers is serving them, not passing blocks on */
 const ONLY_SERVING_AFTER_MS = 30_000
@@ -143,7 +143,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     stack.push(async () => { assigner.stop() })
     const reconciler = new Reconciler({
       peerId: mesh.peerId, records, resolve: async n => catalog.get(n), content,
-      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log, observer: metrics.replication, ...(cache != null ? { cache } : {})
+      pins, docker, registry: `127.0.0.1:${config.registryPort}`, log, observer: metrics.replication, ...(cache != null ? { cache } : {}),
+      peersFirst: async signal => { await peersFirst(() => mesh.blocks.stats().sentBytes, signal) }
     })
     await reconciler.start()
     stack.push(async () => { await reconciler.stop() })

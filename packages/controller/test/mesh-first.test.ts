@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { meshFirst, type MeshFirstClock } from '../src/mesh-first.js'
+import { meshFirst, peersFirst, type MeshFirstClock } from '../src/mesh-first.js'
 
 const MiB = 1024 * 1024
 
@@ -38,5 +38,29 @@ describe('mesh first: the registry paced while peers depend on this node alone',
     const waiting = pace(MiB, abort.signal)
     abort.abort(new Error('client went away'))
     await expect(waiting).rejects.toThrow(/client went away|aborted/)
+  })
+})
+
+describe('peers first: a holder replicating what its peers fetch waits for their first blocks', () => {
+  it('waits until the bytes are sent since the call', async () => {
+    const clock = testClock()
+    let sent = 10 * MiB // sent before: does not count
+    const waiting = peersFirst(() => { sent += MiB; return sent }, new AbortController().signal, 4 * MiB, 3000, clock)
+    await waiting
+    // each read sees 1 MiB more: the fourth after the start is 4 MiB on, after three polls
+    expect(clock.slept).toEqual([50, 50, 50])
+  })
+
+  it('waits no longer than the limit when nothing is sent', async () => {
+    const clock = testClock()
+    await peersFirst(() => 0, new AbortController().signal, 4 * MiB, 3000, clock)
+    expect(clock.slept.reduce((a, b) => a + b, 0)).toBe(3000)
+  })
+
+  it('does not wait when the bytes went out at once', async () => {
+    const clock = testClock()
+    let sent = 0
+    await peersFirst(() => { const now = sent; sent += 8 * MiB; return now }, new AbortController().signal, 4 * MiB, 3000, clock)
+    expect(clock.slept).toEqual([])
   })
 })

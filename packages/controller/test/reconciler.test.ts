@@ -40,7 +40,7 @@ async function twoPlatformImage (blockstore: Blockstore): Promise<{ cid: string,
   return { cid: root.cid.toString(), amd64Layer: layers.amd64 as Digest, arm64Layer: layers.arm64 as Digest }
 }
 
-async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: string) => Promise<string>, poisoned?: string, wrap?: (content: Content) => Content) {
+async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: string) => Promise<string>, poisoned?: string, wrap?: (content: Content) => Content, more: { importedBy?: string, peersFirst?: (signal: AbortSignal) => Promise<void> } = {}) {
   const source = createHeliaLight()
   const image = await twoPlatformImage(source.blockstore)
   // this node starts empty; blocks "arrive from the mesh" by copying from the source on demand
@@ -60,8 +60,8 @@ async function setup (arch: string | null = 'linux/amd64', resolvePull?: (ref: s
   const pins = await PinSet.open(content, datastore)
   const reconciler = new Reconciler({ peerId: ME, records: records, resolve: async n => {
     if (n === poisoned) throw new Error(`cannot resolve ${n}`)
-    return n === 'app:1' ? { cid: image.cid } : undefined
-  }, content: wrap?.(content) ?? content, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000 })
+    return n === 'app:1' ? { cid: image.cid, ...(more.importedBy != null ? { importedBy: more.importedBy } : {}) } : undefined
+  }, content: wrap?.(content) ?? content, pins, docker, registry: '127.0.0.1:5005', log, intervalMs: 60_000, ...(more.peersFirst != null ? { peersFirst: more.peersFirst } : {}) })
   return { image, content, datastore, records, docker, pins, reconciler, fetched }
 }
 
@@ -91,6 +91,32 @@ describe('reconciler', () => {
     expect(await content.isPinned(amd64)).toBe(true)
     expect(await content.has(digestToRawCid(image.arm64Layer))).toBe(false)
     await reconciler.stop()
+  })
+
+  it('lets its peers go first when it holds the image they fetch, and only then', async () => {
+    const waits: string[] = []
+    let release!: () => void
+    const released = new Promise<void>(resolve => { release = resolve })
+    const peersFirst = async (): Promise<void> => { waits.push('waited'); await released }
+    // the importer, assigned with a peer: a holder whose peers fetch from it
+    const holder = await setup('linux/amd64', undefined, undefined, undefined, { importedBy: ME, peersFirst })
+    await holder.records.putStrategy(strategy('s1'))
+    await holder.records.putAssignment('s1', { peers: [ME, '12D3KooWpeer'], replicas: 2, at: '', by: 'x' })
+    await holder.reconciler.start()
+    await until(async () => waits.length === 1, 'peersFirst awaited')
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect(holder.docker.pulls).toEqual([])
+    release()
+    await until(async () => (await holder.records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'loaded after')
+    await holder.reconciler.stop()
+    // a puller (the image imported elsewhere) does not wait
+    const puller = await setup('linux/amd64', undefined, undefined, undefined, { importedBy: '12D3KooWseed', peersFirst: async () => { waits.push('puller waited') } })
+    await puller.records.putStrategy(strategy('s1'))
+    await puller.records.putAssignment('s1', { peers: [ME, '12D3KooWpeer'], replicas: 2, at: '', by: 'x' })
+    await puller.reconciler.start()
+    await until(async () => (await puller.records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'puller loaded')
+    expect(waits).toEqual(['waited'])
+    await puller.reconciler.stop()
   })
 
   it('reports pinned (no docker) without an engine', async () => {

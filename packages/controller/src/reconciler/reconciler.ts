@@ -32,6 +32,11 @@ export interface ReconcilerInit {
   intervalMs?: number
   /** Told how long each stage of a replication took and how it ended (metrics) */
   observer?: ReplicationObserver
+  /**
+   * Awaited before this node replicates an image it holds whole while peers fetch it, likely from
+   * it: their first requests go first (node.ts: until its first blocks are out, a few seconds at most)
+   */
+  peersFirst?: (signal: AbortSignal) => Promise<void>
 }
 
 export type ReplicationStage = 'fetch' | 'pin' | 'load'
@@ -263,6 +268,7 @@ export class Reconciler {
         void this.report(image, cid, 'fetching', { bytesDone: best, bytesTotal: total })
       }
       const swarm = await this.swarm(image, record)
+      if (swarm.holders.includes(this.init.peerId) && swarm.pullers.length > 0) await this.init.peersFirst?.(signal)
       const { content } = this.init
       // each blob is pinned as soon as it is here whole, while the rest arrives, so what is left
       // to pin when the fetch ends is little (a backend that fetches while it pins tells of none)
