@@ -64,7 +64,7 @@ export class Providers {
    * this start: after a restart kad-dht's reprovider holds what earlier pins announced, and a
    * pin made again announces once more.
    */
-  private readonly holders = new Map<string, number>()
+  private readonly pinCounts = new Map<string, number>()
   private running = 0
   private announced = 0
   private failed = 0
@@ -81,9 +81,10 @@ export class Providers {
   async announce (root: CID, options: { recursive: boolean }): Promise<void> {
     for await (const cid of announceable(root, this.init.blockstore, options.recursive)) {
       const key = cid.toString()
-      const pins = this.holders.get(key) ?? 0
-      this.holders.set(key, pins + 1)
-      if (pins === 0) this.enqueue(cid)
+      const pins = this.pinCounts.get(key) ?? 0
+      // one the queue had no room for is not counted: the next pin of it tries again
+      if (pins === 0 && !this.enqueue(cid)) continue
+      this.pinCounts.set(key, pins + 1)
     }
     this.drain()
   }
@@ -92,13 +93,13 @@ export class Providers {
   async withdraw (root: CID, options: { recursive: boolean }): Promise<void> {
     for await (const cid of announceable(root, this.init.blockstore, options.recursive)) {
       const key = cid.toString()
-      const pins = (this.holders.get(key) ?? 1) - 1
+      const pins = (this.pinCounts.get(key) ?? 1) - 1
       // another pin still holds it: it stays announced
       if (pins > 0) {
-        this.holders.set(key, pins)
+        this.pinCounts.set(key, pins)
         continue
       }
-      this.holders.delete(key)
+      this.pinCounts.delete(key)
       this.queued.delete(key)
       await this.init.libp2p.contentRouting.cancelReprovide(cid).catch(() => {})
     }
@@ -113,18 +114,20 @@ export class Providers {
     clearTimeout(this.recheck)
     this.queue.length = 0
     this.queued.clear()
-    this.holders.clear()
+    this.pinCounts.clear()
   }
 
-  private enqueue (cid: CID): void {
+  /** False when the queue had no room for it */
+  private enqueue (cid: CID): boolean {
     const key = cid.toString()
-    if (this.queued.has(key)) return
+    if (this.queued.has(key)) return true
     if (this.queue.length >= MAX_QUEUED) {
       this.init.log.warn({ cid: key }, 'provider queue full: not announced now (kad-dht re-announces what it was given)')
-      return
+      return false
     }
     this.queued.add(key)
     this.queue.push(cid)
+    return true
   }
 
   private drain (): void {
