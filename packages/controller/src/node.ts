@@ -144,7 +144,8 @@ export async function startNode (config: Config, log: Logger, out: (line: string
     const reconciler = new Reconciler({
       peerId: mesh.peerId, records, resolve: async n => catalog.get(n), content,
       pins, docker, registry: `127.0.0.1:${config.registryPort}`, log, observer: metrics.replication, ...(cache != null ? { cache } : {}),
-      peersFirst: async signal => { await peersFirst(() => mesh.blocks.stats().sentBytes, signal) }
+      // in Kubo sidecar mode peers fetch over Kubo's bitswap, which this count does not see: no wait there
+      ...(content.backend.kind === 'embedded' ? { peersFirst: async (signal: AbortSignal) => { await peersFirst(() => mesh.blocks.stats().sentBytes, signal) } } : {})
     })
     await reconciler.start()
     stack.push(async () => { await reconciler.stop() })
