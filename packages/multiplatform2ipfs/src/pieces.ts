@@ -57,6 +57,26 @@ export class PieceFiller {
     }
   }
 
+  /**
+   * The unfilled rest of the current piece, at most `max` bytes, for a read to land in place;
+   * report what landed with `filledIn` before any other call.
+   */
+  space (max: number): Uint8Array {
+    this.piece ??= this.allocate(this.size)
+    return this.piece.subarray(this.filled, Math.min(this.size, this.filled + max))
+  }
+
+  /** Counts `n` bytes read into `space()`, appending the piece to `full` once it is complete. */
+  filledIn (n: number, full: Uint8Array[]): void {
+    if (this.piece === undefined || n > this.size - this.filled) throw new RangeError('more bytes than the space given')
+    this.filled += n
+    if (this.filled === this.size) {
+      full.push(this.piece)
+      this.piece = undefined
+      this.filled = 0
+    }
+  }
+
   /** The last, shorter piece, if any bytes are left over. */
   rest (): Uint8Array | undefined {
     const rest = this.piece?.subarray(0, this.filled)

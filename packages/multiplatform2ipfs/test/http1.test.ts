@@ -7,9 +7,10 @@ import { join } from 'node:path'
 import { once } from 'node:events'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { http1Get } from '../src/upstream/http1.js'
 import { readCapped } from '../src/upstream/http.js'
+import { PieceFiller } from '../src/pieces.js'
 
 const servers: Array<HttpServer | NetServer> = []
 afterEach(async () => {
@@ -73,6 +74,42 @@ describe('http1Get', () => {
     expect(pieces.map(p => p.byteLength)).toEqual([262144, 262144, 262144, 262144, 123])
     expect(pieces.map(p => p.buffer)).toEqual(given.map(b => b.buffer))
     expect(Buffer.concat(pieces).equals(body)).toBe(true)
+  })
+
+  it('reads a Content-Length body in place: past the first reads its bytes land in the pieces, never copied', async () => {
+    const body = randomBytes(3 * 1024 * 1024 + 5)
+    const url = await rawServer(socket => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.byteLength}\r\n\r\n`)
+      // in pieces with pauses, so reads end mid-piece; then bytes past the body, which must be dropped
+      let at = 0
+      const next = (): void => {
+        if (at >= body.byteLength) { socket.end('EXTRA BYTES'); return }
+        socket.write(body.subarray(at, at + 100_001))
+        at += 100_001
+        setTimeout(next, 1)
+      }
+      next()
+    })
+    const copied = vi.spyOn(PieceFiller.prototype, 'add')
+    try {
+      const pieces = await collect((await http1Get(url, {}, signal())).pieces(256 * 1024, size => Buffer.from(new SharedArrayBuffer(size))))
+      expect(pieces.slice(0, -1).every(p => p.byteLength === 256 * 1024)).toBe(true)
+      expect(Buffer.concat(pieces).equals(body)).toBe(true)
+      const copiedBytes = copied.mock.calls.reduce((sum, [bytes]) => sum + bytes.byteLength, 0)
+      expect(copiedBytes).toBeLessThan(256 * 1024)
+    } finally {
+      copied.mockRestore()
+    }
+  })
+
+  it('fails a body read in place that the connection cuts short', async () => {
+    const url = await rawServer(socket => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n')
+      setTimeout(() => { socket.write(Buffer.alloc(300_000, 1)) }, 20)
+      setTimeout(() => { socket.end(Buffer.alloc(300_000, 2)) }, 60)
+    })
+    const response = await http1Get(url, {}, signal())
+    await expect(collect(response.pieces(256 * 1024))).rejects.toThrow(/closed before the response ended/)
   })
 
   it('reads chunked and close-delimited bodies, as pieces and as a stream', async () => {

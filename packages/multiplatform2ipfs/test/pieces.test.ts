@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { CHUNK_SIZE } from '../src/constants.js'
 import { DigestMismatchError } from '../src/errors.js'
 import { addFile } from '../src/layout/unixfs.js'
-import { fixedSizePieces } from '../src/pieces.js'
+import { PieceFiller, fixedSizePieces } from '../src/pieces.js'
 import { createRegistryClient } from '../src/upstream/client.js'
 import { MemoryBlockstore } from 'blockstore-core'
 
@@ -61,6 +61,28 @@ describe('fixedSizePieces', () => {
     const pieced = await addFile(fixedSizePieces(chunked(bytes, [65_536, 1000]), CHUNK_SIZE), new MemoryBlockstore())
     expect(pieced.cid.toString()).toBe(whole.cid.toString())
     expect(pieced.dagSize).toBe(whole.dagSize)
+  })
+})
+
+describe('PieceFiller', () => {
+  it('lets reads land in place: space is the rest of the piece, filledIn completes it', () => {
+    const filler = new PieceFiller(8)
+    const full: Uint8Array[] = []
+    filler.add(Uint8Array.of(1, 2, 3), full)
+    const space = filler.space(100)
+    expect(space.byteLength).toBe(5)
+    space.set([4, 5], 0)
+    filler.filledIn(2, full)
+    expect(full).toEqual([])
+    const last = filler.space(3) // capped at what the caller still expects
+    expect(last.byteLength).toBe(3)
+    last.set([6, 7, 8])
+    filler.filledIn(3, full)
+    expect(full.map(p => [...p])).toEqual([[1, 2, 3, 4, 5, 6, 7, 8]])
+    filler.space(8)[0] = 9
+    filler.filledIn(1, full)
+    expect([...filler.rest() ?? []]).toEqual([9])
+    expect(() => { filler.filledIn(1, full) }).toThrow(RangeError)
   })
 })
 

@@ -9,8 +9,11 @@
  * each read a fresh 64 KiB buffer (page faults on first touch, then garbage collection of the
  * external memory) and passes it through stream layers; undici also compiles its wasm parser in
  * each new process. Here the socket's `onread` buffer is reused, and a body's consumer copies the
- * bytes out before the next read: a blob's into its block-sized pieces (pieces()), anything else
- * into a Readable (body).
+ * bytes out before the next read: anything into a Readable (body), a blob's headers and first
+ * bytes into its block-sized pieces (pieces()). The rest of a blob with a Content-Length is read
+ * in place: each read lands in the unfilled part of the piece being filled, so its bytes are
+ * never copied in user space and a read takes up to a piece's rest rather than 64 KiB
+ * (measured on loopback, 288 MiB: the copy into pieces was 0.09 s of the import's main thread).
  *
  * HTTP/1.1 is parsed by http-parser-js (status line, headers, Content-Length, chunked and
  * close-delimited bodies); one request per connection (`Connection: close`), as blob downloads
@@ -32,11 +35,22 @@ const INVALID_HEADER_VALUE = /[\r\n\0]/
 
 type Sink = (bytes: Uint8Array) => void
 
+/** A body read in place into pieces (see nextBuffer) */
+interface InPlace {
+  filler: PieceFiller
+  ready: Uint8Array[]
+}
+
 class Exchange {
   readonly socket: Socket
   private readonly parser = new HTTPParser(HTTPParser.RESPONSE)
   private readonly headers = new Map<string, string>()
   private status = 0
+  private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)
+  /** The body's length when the response gives it (Content-Length, not chunked) */
+  private bodyLength: number | undefined
+  private bodyBytes = 0
+  private inPlace: InPlace | undefined
   private readonly answered: Promise<void>
   private answer!: (err?: Error) => void
   /** Where body bytes go; until a consumer attaches they are copied aside and reading pauses */
@@ -53,15 +67,19 @@ class Exchange {
     this.answered.catch(() => {}) // awaited by response(); a failure before that must not go unhandled
     this.sink = bytes => { this.early.push(Uint8Array.prototype.slice.call(bytes)); this.paused = true }
     this.parser[HTTPParser.kOnHeadersComplete] = info => { this.onHeaders(info.statusCode, info.headers) }
-    this.parser[HTTPParser.kOnBody] = (chunk, offset, length) => { this.sink(chunk.subarray(offset, offset + length)) }
+    this.parser[HTTPParser.kOnBody] = (chunk, offset, length) => {
+      this.bodyBytes += length
+      this.sink(chunk.subarray(offset, offset + length))
+    }
     this.parser[HTTPParser.kOnMessageComplete] = () => { this.finish() }
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     const secure = url.protocol === 'https:'
     const target = {
       host,
       port: url.port !== '' ? Number(url.port) : secure ? 443 : 80,
-      // false pauses the socket until the consumer has caught up (see resume)
-      onread: { buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), callback: (n: number, buf: Buffer) => this.onRead(buf, n) }
+      // Node asks for the buffer of each next read (nextBuffer). The callback's false pauses the
+      // socket until the consumer has caught up (see resume)
+      onread: { buffer: () => this.nextBuffer(), callback: (n: number, buf: Buffer) => this.onRead(buf, n) }
     }
     // certificates are checked against Node's CAs (and NODE_EXTRA_CA_CERTS), as undici does
     this.socket = secure ? connectTls({ ...target, ...tls, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ['http/1.1'] }) : connect(target)
@@ -103,6 +121,8 @@ class Exchange {
       filler.add(bytes, ready)
       if (ready.length >= MAX_READY_PIECES) this.paused = true
     })
+    // from the next read on, bytes land in the pieces themselves
+    if (this.bodyLength !== undefined) this.inPlace = { filler, ready }
     try {
       for (;;) {
         const next = ready.shift()
@@ -161,14 +181,38 @@ class Exchange {
     wake?.()
   }
 
-  private onRead (buffer: Buffer, n: number): boolean {
+  /**
+   * Where the next read lands: the piece being filled, up to the body's end, once a sized body is
+   * read as pieces; the read buffer otherwise (headers, other bodies, and once the body is done).
+   */
+  private nextBuffer (): Uint8Array {
+    const left = (this.bodyLength ?? 0) - this.bodyBytes
+    if (this.inPlace === undefined || left <= 0 || this.complete || this.failure !== undefined) return this.readBuffer
+    return this.inPlace.filler.space(left)
+  }
+
+  private onRead (buffer: Uint8Array, n: number): boolean {
+    if (buffer !== this.readBuffer) return this.onReadInPlace(n)
+    // bytes after a body read in place would reach the parser as more of it
+    if (this.complete) return false
     try {
-      const parsed = this.parser.execute(buffer, 0, n)
+      const parsed = this.parser.execute(this.readBuffer, 0, n)
       if (parsed instanceof Error) throw new RegistryResponseError(`malformed HTTP response: ${parsed.message}`, 502)
     } catch (err) {
       this.fail(err as Error)
       return false
     }
+    this.notify()
+    return !this.paused
+  }
+
+  /** `n` body bytes landed in the piece nextBuffer gave; the HTTP parser never sees them. */
+  private onReadInPlace (n: number): boolean {
+    const { filler, ready } = this.inPlace as InPlace
+    filler.filledIn(n, ready)
+    this.bodyBytes += n
+    if (ready.length >= MAX_READY_PIECES) this.paused = true
+    if (this.bodyBytes === this.bodyLength) this.finish()
     this.notify()
     return !this.paused
   }
@@ -182,6 +226,8 @@ class Exchange {
     }
     const length = this.headers.get('content-length')
     if (length !== undefined && !/^\d+$/.test(length)) throw new Error(`invalid Content-Length "${length}"`)
+    // only a plain sized body may skip the parser (a chunked one has framing inside)
+    if (length !== undefined && !this.headers.has('transfer-encoding') && status >= 200 && status < 300 && status !== 204) this.bodyLength = Number(length)
     this.status = status
     this.answer()
   }
