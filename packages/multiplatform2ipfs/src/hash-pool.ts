@@ -151,6 +151,22 @@ export class HashPool {
     }
   }
 
+  /**
+   * Starts a worker ahead of the first blob if none runs: a worker takes ~50 ms to boot in a
+   * fresh process, and the worker is an import's bottleneck, so its boot lengthened every cold
+   * import by as much (the importer calls this before it fetches the manifests). Ends when idle.
+   */
+  warm (): void {
+    clearTimeout(this.idleTimer)
+    if (!this.workers.some(w => w.failure === undefined)) this.workers.push(new HashWorker(() => { this.scheduleIdle() }))
+    this.scheduleIdle()
+  }
+
+  /** Workers running now */
+  get running (): number {
+    return this.workers.filter(w => w.failure === undefined).length
+  }
+
   /** Ends every worker now; later sessions start new ones. */
   async close (): Promise<void> {
     clearTimeout(this.idleTimer)

@@ -104,6 +104,7 @@ class ImageImporter implements Importer {
 
   private async run (reference: ImageReference, platforms: Platform[] | undefined, importOptions: ImportOptions): Promise<ImportedImage> {
     const { client, blockstore } = this.components
+    this.hashes?.warm() // boots while the manifests come
     const plan = await planImport(reference, client, { ...importOptions, platforms })
     const writer = this.components.writer?.()
     const blocks: Blocks = writer == null

@@ -73,6 +73,29 @@ describe('HashPool', () => {
   })
 })
 
+describe('HashPool.warm', () => {
+  it('starts one worker ahead of the first blob, which the blob then uses, and ends it when idle', async () => {
+    const pool = new HashPool({ size: 2, idleMs: 50 })
+    try {
+      expect(pool.running).toBe(0)
+      pool.warm()
+      pool.warm()
+      expect(pool.running).toBe(1)
+      const hasher = pool.session()
+      hasher.update(Buffer.from('abc'))
+      expect(await hasher.digest()).toBe(sha256(Buffer.from('abc')).toString('hex'))
+      expect(pool.running).toBe(1)
+      await new Promise(resolve => setTimeout(resolve, 300))
+      expect(pool.running).toBe(0)
+      pool.warm() // a warmed worker nobody uses ends too
+      await new Promise(resolve => setTimeout(resolve, 300))
+      expect(pool.running).toBe(0)
+    } finally {
+      await pool.close()
+    }
+  })
+})
+
 describe('PiecePool', () => {
   it('hands a released piece out again, once, and never a foreign buffer', () => {
     const pool = new PiecePool(16)
