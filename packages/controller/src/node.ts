@@ -273,22 +273,22 @@ function livePeersWithin (mesh: MeshNode, graceMs: number): () => Promise<string
     // (which anyone holding the swarm key can mint by the thousand) never do
     const recent = (p: Peer): boolean => p.connected || (p.lastConnected != null && now - Date.parse(p.lastConnected) < graceMs)
     const candidates = (await mesh.peers.list()).filter(p => p.self || recent(p))
-    const nodes = await Promise.all(candidates.map(async p => p.self || await isMeshNode(mesh, p)))
-    return candidates.filter((_, i) => nodes[i]).map(p => p.id).sort()
+    const speaksSync = await syncSpeakers(mesh, candidates.filter(p => !p.self && p.announcement == null))
+    return candidates.filter(p => p.self || p.announcement != null || speaksSync.has(p.id)).map(p => p.id).sort()
   }
 }
 
 /**
  * Another IPFS node of the private network (a Kubo) is a peer but never a replica: a DistroMash
  * node has announced itself, or (just connected, before its first announcement) speaks the
- * records' sync protocol, as identify told libp2p.
+ * records' sync protocol, as identify told libp2p. One read of the peer store for all of them.
  */
-async function isMeshNode (mesh: MeshNode, peer: Peer): Promise<boolean> {
-  if (peer.announcement != null) return true
-  const id = mesh.libp2p.getPeers().find(p => p.toString() === peer.id)
-  if (id == null) return false
-  const known = await mesh.libp2p.peerStore.get(id).catch(() => undefined)
-  return known?.protocols.includes(constants.STORE_SYNC_PROTOCOL) === true
+async function syncSpeakers (mesh: MeshNode, unannounced: Peer[]): Promise<Set<string>> {
+  if (unannounced.length === 0) return new Set()
+  const connected = new Set(mesh.libp2p.getPeers().map(p => p.toString()))
+  const wanted = new Set(unannounced.map(p => p.id).filter(id => connected.has(id)))
+  const known = wanted.size === 0 ? [] : await mesh.libp2p.peerStore.all({ filters: [p => wanted.has(p.id.toString())] }).catch(() => [])
+  return new Set(known.filter(p => p.protocols.includes(constants.STORE_SYNC_PROTOCOL)).map(p => p.id.toString()))
 }
 
 function printBanner (out: (line: string) => void, mesh: MeshNode, content: Content, swarmKey: SwarmKey | undefined, apiUrl: string, config: Config, bootstrap: number, docker: boolean, authorization: WriteAuthorization): void {

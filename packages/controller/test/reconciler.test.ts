@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createHash } from 'node:crypto'
 import { pino } from 'pino'
 import { createHeliaLight } from 'helia'
@@ -117,6 +117,37 @@ describe('reconciler', () => {
     await until(async () => (await puller.records.status(ME, 'app:1') as { state?: string } | undefined)?.state === 'loaded', 'puller loaded')
     expect(waits).toEqual(['waited'])
     await puller.reconciler.stop()
+  })
+
+  it('acts on a change once the store has been quiet 20 ms, and passes at most every 100 ms while changes keep coming', async () => {
+    const { records, docker, reconciler } = await setup()
+    let passes = 0 // each pass pings the engine once; nothing is assigned here, so nothing else does
+    const ping = docker.ping.bind(docker)
+    docker.ping = async () => { passes++; await ping() }
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+    try {
+      await reconciler.start()
+      await vi.advanceTimersByTimeAsync(25)
+      expect(passes).toBe(1)
+      // a strategy and its assignment a few milliseconds apart: one pass for both
+      await records.putStrategy(strategy('s1', false))
+      await vi.advanceTimersByTimeAsync(5)
+      await records.putAssignment('s1', { peers: ['someone'], replicas: 1, at: '', by: 'x' })
+      await vi.advanceTimersByTimeAsync(15)
+      expect(passes).toBe(1)
+      await vi.advanceTimersByTimeAsync(10)
+      expect(passes).toBe(2)
+      // a sync applying records every 10 ms for a second: a pass every 100 ms, not one per record nor none
+      for (let i = 0; i < 100; i++) {
+        reconciler.schedule()
+        await vi.advanceTimersByTimeAsync(10)
+      }
+      expect(passes - 2).toBeGreaterThanOrEqual(9)
+      expect(passes - 2).toBeLessThanOrEqual(11)
+    } finally {
+      vi.useRealTimers()
+      await reconciler.stop()
+    }
   })
 
   it('reports pinned (no docker) without an engine', async () => {

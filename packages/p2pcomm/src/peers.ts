@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, Peer as StoredPeer } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
@@ -125,11 +125,13 @@ export class PeerDirectory {
   async list (): Promise<Peer[]> {
     const { libp2p } = this.init
     const now = Date.now()
-    const ids = new Set<string>(this.heard.keys())
-    for (const p of await libp2p.peerStore.all()) ids.add(p.id.toString())
+    // one read of the whole peer store: a get per peer waits on that peer's lock, which the
+    // DHT and identify hold while they write (~0.1 s per peer while an import's CIDs are announced)
+    const stored = new Map((await libp2p.peerStore.all()).map(p => [p.id.toString(), p]))
+    const ids = new Set<string>([...this.heard.keys(), ...stored.keys()])
     for (const p of libp2p.getPeers()) ids.add(p.toString())
     ids.delete(libp2p.peerId.toString())
-    const others = await Promise.all([...ids].map(async id => this.describe(id, now)))
+    const others = [...ids].map(id => this.describe(id, now, stored.get(id)))
     return [this.describeSelf(now), ...others.sort((a, b) => a.id.localeCompare(b.id))]
   }
 
@@ -144,14 +146,13 @@ export class PeerDirectory {
     return { id: this.init.libp2p.peerId.toString(), self: true, addrs, connected: true, lastSeen: at, lastConnected: at, live: true, announcement: { ...this.init.self(), addrs } }
   }
 
-  private async describe (id: string, now: number): Promise<Peer> {
+  private describe (id: string, now: number, stored?: StoredPeer): Peer {
     const { libp2p } = this.init
     const peerId = peerIdFromString(id)
     const connections = libp2p.getConnections(peerId)
     const heard = this.heard.get(id)
     const rtt = connections.map(c => c.rtt).find((r): r is number => typeof r === 'number')
     if (rtt != null && heard != null) heard.latencyMs = rtt
-    const stored = await libp2p.peerStore.get(peerId).catch(() => undefined)
     const addrs = new Set<string>([
       ...(stored?.addresses.map(a => a.multiaddr.toString()) ?? []),
       ...(heard?.announcement?.addrs ?? [])

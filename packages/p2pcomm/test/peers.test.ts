@@ -69,6 +69,26 @@ describe('peer list', () => {
     for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
   })
 
+  // while an import's CIDs were announced, the DHT and identify held each peer's peer-store lock
+  // for ~0.1 s at a time, and a strategy's assignment (which lists the live peers) waited on them
+  it('lists peers without waiting on any one peer\'s peer-store record', async () => {
+    const a = await node(await dataDir())
+    const b = await node(await dataDir(), [a])
+    await until('b connected to a', () => b.libp2p.getPeers().length > 0, 10_000)
+    const get = a.libp2p.peerStore.get.bind(a.libp2p.peerStore)
+    a.libp2p.peerStore.get = async () => await new Promise(() => {}) // a lock never released
+    try {
+      const listed = await Promise.race([a.peers.list(), sleep(5_000).then(() => 'waited on a peer record' as const)])
+      expect(listed).not.toBe('waited on a peer record')
+      const peerB = (listed as Awaited<ReturnType<typeof a.peers.list>>).find(p => p.id === b.peerId)
+      expect(peerB?.connected).toBe(true)
+      // its addresses still come from the peer store
+      expect(peerB?.addrs.some(addr => addr.includes('/tcp/'))).toBe(true)
+    } finally {
+      a.libp2p.peerStore.get = get
+    }
+  })
+
   // bench/scale (30 namespaces, batches of 4 bootstrapping to node 1): 3 nodes of one batch stayed
   // connected to node 1 only, unknown to the 26 others, for the whole 2 min. A node busy starting
   // up answers late right after its bootstrap connection opens; identify (run once per connection,

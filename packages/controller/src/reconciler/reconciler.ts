@@ -49,6 +49,10 @@ export interface ReplicationObserver {
 const PROGRESS_WRITE_MS = 1_000
 const RETRY_BASE_MS = 5_000
 const RETRY_MAX_MS = 5 * 60_000
+/** A pass runs once store changes are quiet this long (see schedule) */
+const PASS_QUIET_MS = 20
+/** ...and at the latest this long after the first change it has not seen */
+const PASS_MAX_WAIT_MS = 100
 /** The start of a status error saying the content backend could not be reached (retried once it is back) */
 export const CONTENT_UNAVAILABLE = 'content backend unavailable'
 /** The same for the Docker engine the node started with: stopped, its socket gone, or hung */
@@ -68,6 +72,8 @@ export class Reconciler {
   private queued = 0
   private timer?: NodeJS.Timeout
   private debounce?: NodeJS.Timeout
+  /** When the first change not yet seen by a pass was scheduled */
+  private firstUnseen?: number
   private unsubscribe?: () => void
   private ticking = false
   private again = false
@@ -104,11 +110,22 @@ export class Reconciler {
     return this.platform != null
   }
 
-  /** Coalesce bursts of store changes into one pass */
+  /**
+   * Coalesce bursts of store changes into one pass: a pass runs once changes have been quiet for
+   * PASS_QUIET_MS, and no later than PASS_MAX_WAIT_MS after the first change it has not seen (a
+   * sync applying thousands of records runs a pass every PASS_MAX_WAIT_MS, not one per record).
+   * A strategy and its assignment arrive a few milliseconds apart: one pass sees both.
+   */
   schedule (): void {
     if (this.stopped) return
+    const now = performance.now()
+    this.firstUnseen ??= now
     clearTimeout(this.debounce)
-    this.debounce = setTimeout(() => { void this.tick() }, 100)
+    const wait = Math.min(PASS_QUIET_MS, Math.max(0, this.firstUnseen + PASS_MAX_WAIT_MS - now))
+    this.debounce = setTimeout(() => {
+      this.firstUnseen = undefined
+      void this.tick()
+    }, wait)
   }
 
   private async tick (): Promise<void> {

@@ -48,8 +48,10 @@ export class StrategyService {
       throw new StrategyConflictError(`strategy ${record.key} exists; PUT /api/v1/strategy to change it`)
     }
     await this.importIfMissing(record)
-    await this.init.records.putStrategy(record)
-    await this.init.assigner.assign(record)
+    // the assignment is computed while the strategy is written, and written right after it, so
+    // peers' reconcilers see the two together in one pass
+    const [assignment] = await Promise.all([this.init.assigner.compute(record), this.init.records.putStrategy(record)])
+    await this.init.records.putAssignment(record.key, assignment)
     return this.view(record.key)
   }
 
