@@ -88,6 +88,9 @@ export async function meshImport (first: Host, nametag: string): Promise<number>
   return (performance.now() - start) / 1000
 }
 
+/** How often the replication matrix is read: a host's time is when a read first shows it loaded, so up to this late */
+const POLL_MS = 100
+
 export async function meshReplicate (hosts: Host[], nametag: string, timeoutMs = 30 * 60_000): Promise<number[]> {
   const first = hosts[0] as Host
   const start = performance.now()
@@ -98,20 +101,21 @@ export async function meshReplicate (hosts: Host[], nametag: string, timeoutMs =
   if (created.status !== 201) throw new Error(`POST /api/v1/strategy answered ${created.status}: ${JSON.stringify(created.body)}`)
   const doneAt = new Map<string, number>()
   let lastLog = 0
-  while (doneAt.size < hosts.length) {
+  for (;;) {
     if (performance.now() - start > timeoutMs) throw new Error(`mesh did not finish: ${doneAt.size}/${hosts.length} hosts loaded`)
     const cells = await cellsFor(first, nametag)
     for (const cell of cells) {
       if (cell.state === 'failed') throw new Error(`${cell.peerId} failed: ${cell.error ?? 'no error given'}`)
       if (cell.state === 'loaded' && !doneAt.has(cell.peerId)) doneAt.set(cell.peerId, (performance.now() - start) / 1000)
     }
+    // the run ends when the last host is seen loaded (until 2026-12-05 it ended one poll interval later)
+    if (doneAt.size === hosts.length) return hosts.map(h => doneAt.get(h.peerId) ?? NaN)
     if (performance.now() - lastLog > 5000) {
       lastLog = performance.now()
       console.log(`    ${((lastLog - start) / 1000).toFixed(0)} s: ${hosts.map(h => `${h.label} ${describe(cells.find(c => c.peerId === h.peerId))}`).join(', ')}`)
     }
-    await new Promise(resolve => setTimeout(resolve, 250))
+    await new Promise(resolve => setTimeout(resolve, POLL_MS))
   }
-  return hosts.map(h => doneAt.get(h.peerId) ?? NaN)
 }
 
 /** The matrix cells of one image; an image without a tag is matched as :latest */
