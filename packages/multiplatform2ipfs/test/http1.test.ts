@@ -134,6 +134,17 @@ describe('http1Get', () => {
     await expect(collect(response.pieces(256))).rejects.toThrow(/closed before the response ended/)
   })
 
+  it('names the upstream in a connection error that does not (a reset: a proxy whose registry is down)', async () => {
+    const reset = await rawServer(socket => { socket.resetAndDestroy() })
+    await expect(http1Get(reset, {}, signal())).rejects.toThrow(`${reset.host}: read ECONNRESET`)
+    // a port nobody listens on any more
+    const refused = await listen(createNetServer())
+    const closed = servers.pop() as NetServer
+    await new Promise(resolve => closed.close(resolve))
+    // Node's own message already names it: not twice
+    await expect(http1Get(refused, {}, signal())).rejects.toThrow(new RegExp(`^connect ECONNREFUSED ${refused.host}$`))
+  })
+
   it('rejects malformed responses with a clear error', async () => {
     for (const answer of ['SMTP ready\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n', 'HTTP/1.1 100 Continue\r\n\r\n']) {
       const url = await rawServer(socket => { socket.end(answer) })

@@ -84,7 +84,7 @@ class Exchange {
     // certificates are checked against Node's CAs (and NODE_EXTRA_CA_CERTS), as undici does
     this.socket = secure ? connectTls({ ...target, ...tls, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ['http/1.1'] }) : connect(target)
     this.socket.setNoDelay(true)
-    this.socket.on('error', err => { this.fail(err) })
+    this.socket.on('error', err => { this.fail(naming(err, url.host)) })
     const cut = (): Error => new RegistryResponseError(`connection to ${url.host} closed before the response ended`, 502)
     this.socket.on('end', () => { this.onEnd(cut) })
     this.socket.on('close', () => { this.fail(cut()) })
@@ -275,4 +275,14 @@ function requestHead (url: URL, headers: Record<string, string>): string {
   }
   lines.push('connection: close', '', '')
   return lines.join('\r\n')
+}
+
+/**
+ * A socket error that names the upstream: Node's "connect ECONNREFUSED 127.0.0.1:5000" does, but
+ * "read ECONNRESET" (a proxy in front of a registry that is down accepts, then resets) says nothing
+ * of where. The error's code stays.
+ */
+function naming (err: NodeJS.ErrnoException, host: string): Error {
+  if (err.message.includes(host)) return err
+  return Object.assign(new Error(`${host}: ${err.message}`, { cause: err }), { code: err.code })
 }
