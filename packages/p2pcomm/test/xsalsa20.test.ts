@@ -35,6 +35,19 @@ describe('xsalsa20 shim used by the private network', () => {
     }
   })
 
+  it.each([['native', xsalsa20], ['pure JS', xsalsa20Js]])('%s: encrypts in place when given its input as the output (the patched pnet does)', (_, make) => {
+    const cipher = make(nonce, key)
+    const out: Uint8Array[] = []
+    for (let pos = 0; pos < data.length;) {
+      const n = Math.min(data.length - pos, 1 + Math.floor(Math.random() * 3000))
+      const chunk = data.slice(pos, pos + n)
+      expect(cipher.update(chunk, chunk)).toBe(chunk)
+      out.push(chunk)
+      pos += n
+    }
+    expect(sha256(out)).toBe(GOLDEN)
+  })
+
   it('takes a 100 MiB read in one call (the original threw past 64 MiB of WebAssembly memory)', () => {
     const big = new Uint8Array(100 * 1024 * 1024)
     expect(xsalsa20(nonce, key).update(big).length).toBe(big.length)
