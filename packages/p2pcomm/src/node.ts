@@ -23,6 +23,7 @@ import { BootstrapKeeper } from './bootstrap.js'
 import { AMINO_DHT_PROTOCOL, ANNOUNCE_TOPIC, BITSWAP_PROTOCOLS, DHT_PROTOCOL, LAN_DHT_PROTOCOL, STORE_TOPIC } from './constants.js'
 import { PrivateNetworkRequiredError } from './errors.js'
 import { createHeliaLight, withLibp2pLight } from './helia.js'
+import { noiseCrypto } from './noise-crypto.js'
 import { loadOrCreatePeerKey } from './peer-key.js'
 import { PeerDirectory } from './peers.js'
 import { ProtocolByteCounter, type ProtocolBytes } from './protocol-bytes.js'
@@ -222,7 +223,7 @@ function libp2pOptions (init: MeshNodeInit, privateKey: PrivateKey): CreateLibp2
     privateKey,
     addresses: { listen: init.listen },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     ...(init.swarmKey != null ? { connectionProtector: preSharedKey({ psk: init.swarmKey.file }) } : {}),
     connectionManager: {
