@@ -42,8 +42,9 @@ function seal (aead: SodiumAead): ICryptoInterface['chaCha20Poly1305Encrypt'] {
     const length = plaintext.byteLength
     const sealed = Buffer.allocUnsafe(length + TAG_BYTES)
     const body = sealed.subarray(0, length)
-    // a list (a yamux header and its data) is laid into the output and sealed in place
-    const input = plaintext instanceof Uint8Array ? plaintext : copyInto(plaintext, body)
+    // noise hands over a list: one part (a frame inside a block) is sealed from where it lies,
+    // several (a yamux header and its data) are laid into the output and sealed in place
+    const input = plaintext instanceof Uint8Array ? plaintext : onlyPart(plaintext) ?? copyInto(plaintext, body)
     aead.crypto_aead_chacha20poly1305_ietf_encrypt_detached(body, sealed.subarray(length), input, ad, null, nonce, k)
     return sealed
   }
@@ -70,6 +71,11 @@ function open (aead: SodiumAead): ICryptoInterface['chaCha20Poly1305Decrypt'] {
 /** The first `length` bytes as one fresh buffer (the handshake decrypts without `dst`) */
 function contiguous (bytes: Uint8Array | Uint8ArrayList, length: number): Uint8Array {
   return copyInto(bytes instanceof Uint8Array ? [bytes.subarray(0, length)] : bytes.sublist(0, length), Buffer.allocUnsafe(length))
+}
+
+function onlyPart (list: Uint8ArrayList): Uint8Array | undefined {
+  for (const part of list) return part.byteLength === list.byteLength ? part : undefined
+  return undefined
 }
 
 function copyInto (parts: Iterable<Uint8Array>, out: Uint8Array): Uint8Array {

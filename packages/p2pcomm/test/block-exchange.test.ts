@@ -8,6 +8,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { pino } from 'pino'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BLOCKS_PROTOCOL, SKELETON_PROTOCOL } from '../src/constants.js'
 import { decodeRequest, encodeRequest, verifyBlock, MAX_BATCH } from '../src/blocks/protocol.js'
@@ -64,6 +65,16 @@ describe('block request wire format', () => {
     const tampered = Uint8Array.from(bytes)
     tampered[0] = (tampered[0] ?? 0) ^ 1
     expect(await verifyBlock(cid, tampered)).toBe(false)
+  })
+
+  it('checks a block given as the frames it arrived in, part by part', async () => {
+    const { cid, bytes } = await randomBlock(200_000)
+    const frames = (b: Uint8Array): Uint8ArrayList => new Uint8ArrayList(b.subarray(0, 1), b.subarray(1, 65_536), b.subarray(65_536))
+    expect(await verifyBlock(cid, frames(bytes))).toBe(true)
+    const tampered = Uint8Array.from(bytes)
+    tampered[100_000] = (tampered[100_000] ?? 0) ^ 1
+    expect(await verifyBlock(cid, frames(tampered))).toBe(false)
+    expect(await verifyBlock(cid, new Uint8ArrayList(bytes.subarray(0, 1000)))).toBe(false)
   })
 })
 

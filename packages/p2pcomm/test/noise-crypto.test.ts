@@ -26,6 +26,9 @@ describe('noise ChaCha20-Poly1305 on libsodium', () => {
     const expected = seal(defaultCrypto, frame)
     expect(seal(noiseCrypto, frame)).toEqual(expected)
     expect(seal(noiseCrypto, new Uint8ArrayList(frame.subarray(0, 12), frame.subarray(12, 40_000), frame.subarray(40_000)))).toEqual(expected)
+    const kept = Buffer.from(frame)
+    expect(seal(noiseCrypto, new Uint8ArrayList(frame))).toEqual(expected)
+    expect(frame).toEqual(kept) // sealed from where it lies, not over it
   })
 
   it('opens what noise\'s own crypto sealed, in place in the buffer noise passes (a view, or a copy of a frame that spanned reads)', () => {

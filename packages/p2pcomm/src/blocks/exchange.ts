@@ -5,6 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
 import type { Logger } from 'pino'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { concat } from 'uint8arrays/concat'
 import { toString } from 'uint8arrays/to-string'
 import { BLOCKS_PROTOCOL, SKELETON_PROTOCOL } from '../constants.js'
@@ -211,7 +212,8 @@ export class BlockExchange {
         timer.refresh()
         const waitStart = Date.now()
         if ((await lp.read({ signal: frame })).subarray()[0] !== HAVE[0]) { missing.push(cid); continue }
-        const bytes = (await lp.read({ signal: frame })).subarray()
+        // the block as the frames it came in: verified and written part by part, never joined
+        const bytes = await lp.read({ signal: frame })
         slowest = Math.max(slowest, Date.now() - waitStart)
         if (!await verifyBlock(cid, bytes)) throw new BlockRequestError(`peer sent bytes that are not block ${cid.toString()}`)
         const index = next
@@ -312,7 +314,7 @@ export class BlockExchange {
     }
   }
 
-  private async store (cid: CID, bytes: Uint8Array): Promise<void> {
+  private async store (cid: CID, bytes: Uint8Array | Uint8ArrayList): Promise<void> {
     await this.init.blockstore.put(cid, bytes)
     this.wake(blockKey(cid))
   }

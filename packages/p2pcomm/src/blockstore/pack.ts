@@ -162,13 +162,13 @@ export class Pack {
   }
 
   /** Appends one block record; resolves once it (and every record before it) is written. */
-  async append (multihash: Uint8Array, block: Uint8Array): Promise<PackedBlock> {
+  async append (multihash: Uint8Array, block: BlockParts): Promise<PackedBlock> {
     if (this.failure !== undefined) throw this.failure
     const header = blockHeader(multihash, block.byteLength)
     const offset = this.reserved + header.byteLength
     this.reserved = offset + block.byteLength
     await new Promise<void>((resolve, reject) => {
-      this.queue.push({ buffers: [header, block], bytes: header.byteLength + block.byteLength, settle: err => { err === undefined ? resolve() : reject(err) } })
+      this.queue.push({ buffers: [header, ...block.parts], bytes: header.byteLength + block.byteLength, settle: err => { err === undefined ? resolve() : reject(err) } })
       if (!this.writing) void this.drain()
     })
     return { multihash, offset, length: block.byteLength }
@@ -270,6 +270,16 @@ export class Pack {
     }
     this.writing = false
   }
+}
+
+/** A block's bytes as the parts they came in (written as they are, in order) */
+export interface BlockParts {
+  readonly parts: Uint8Array[]
+  readonly byteLength: number
+}
+
+export function blockParts (parts: Uint8Array[]): BlockParts {
+  return { parts, byteLength: parts.reduce((sum, part) => sum + part.byteLength, 0) }
 }
 
 export function indexPath (packPath: string): string {
