@@ -25,7 +25,9 @@
 // --baseline DIR: another checkout, built (e.g. `git worktree add DIR HEAD~1`, `npm ci`, `npx tsc -b`
 // there): its own seed and pullers run interleaved with this build's and skopeo, and the medians
 // of both builds are printed side by side (a change measured against its parent in one run).
-// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--baseline DIR] [--no-pnet] [--cold] [--perf DIR] [--puller-log info]
+// --timeline: the rate and the cores both nodes use in the middle of each mesh run.
+// Also printed: the work the protocols require per GiB (lib/required-work.mjs), against the target.
+// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--baseline DIR] [--no-pnet] [--cold] [--perf DIR] [--puller-log info] [--timeline]
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
@@ -36,11 +38,12 @@ import {
   startDockerRegistry, startNode, tempDir, timed
 } from './lib/bench.mjs'
 import { printProfile } from './lib/profile.mjs'
+import { requiredWork } from './lib/required-work.mjs'
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' },
-    profile: { type: 'boolean', default: false }, cold: { type: 'boolean', default: false }, perf: { type: 'string' }, 'profile-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }, 'puller-log': { type: 'string', default: 'warn' }
+    profile: { type: 'boolean', default: false }, cold: { type: 'boolean', default: false }, perf: { type: 'string' }, 'profile-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }, 'puller-log': { type: 'string', default: 'warn' }, timeline: { type: 'boolean', default: false }
   }
 })
 const RUNS = Number(values.runs)
@@ -89,6 +92,7 @@ await runBench(async () => {
   const contenders = [...builds.map(b => b.name), 'skopeo', 'floor']
   const runs = Object.fromEntries(contenders.map(c => [c, []]))
   const cpu = Object.fromEntries(contenders.map(c => [c, []]))
+  const work = []
   for (let i = 0; i < RUNS; i++) {
     // each round runs every contender once, in the reverse order of the round before (ABBA…)
     for (const which of i % 2 === 0 ? contenders : [...contenders].reverse()) {
@@ -99,6 +103,7 @@ await runBench(async () => {
       runs[which].push(r.ms)
       cpu[which].push(r.cpuSeconds / (image.size / GiB))
       console.log(`  ${which.padEnd(6)} ${(r.ms / 1000).toFixed(2)} s  ${(image.size / MiB / (r.ms / 1000)).toFixed(0)} MiB/s  ${r.cpuSeconds.toFixed(1)} CPU-s (${(r.cpuSeconds / (image.size / GiB)).toFixed(1)} per GiB)`)
+      if (which === 'floor') work.push(await requiredWork())
     }
   }
   for (const build of builds) await build.seed.stop()
@@ -112,12 +117,49 @@ await runBench(async () => {
   const floor = median(cpu.floor)
   console.log(`floor: writing the image's bytes to a new file (dd, 256 KiB writes) costs ${describeCpu(cpu.floor)} CPU per GiB on this machine, which mesh and skopeo each pay once;`)
   console.log(`  above it: mesh ${(meshCpu - floor).toFixed(1)} s, skopeo + docker-registry ${(median(cpu.skopeo) - floor).toFixed(1)} s per GiB`)
+  printRequiredWork(work, floor, meshCpu)
   console.log(`load average at end: ${await loadAverage()}`)
   if (values.profile || values['profile-dir'] != null) {
     await printProfile(profiles.seed, 'seed (serving every mesh run, and its import)')
     await printProfile(profiles.puller, 'pullers (every mesh run, from start to stop)')
   }
 })
+
+/**
+ * What the protocols alone cost per GiB (lib/required-work.mjs, hot loops: a lower bound), with the
+ * write floor: how much of the CPU target is left to libp2p's stream layers, the exchange and V8
+ */
+function printRequiredWork (work, floor, meshCpu) {
+  const totals = work.map(w => w.total)
+  const parts = Object.keys(work[0].parts).map(name => `${name} ${median(work.map(w => w.parts[name])).toFixed(2)}`).join(', ')
+  const required = median(totals) + floor
+  console.log(`required work: ${describeCpu(totals)} CPU per GiB in hot loops (${parts}); with the write floor ${required.toFixed(1)} s:`)
+  console.log(`  the target leaves ${(CPU_TARGET - required).toFixed(1)} s per GiB for everything else, where the mesh spends ${(meshCpu - required).toFixed(1)} s`)
+}
+
+/**
+ * --timeline: every 100 ms, the bytes the puller has read (sockets and files) and the CPU of both
+ * nodes; stop() tells the rate and the cores in use while the middle of the transfer ran (from a
+ * tenth of the image read to nine tenths): whether the nodes were waiting or busy
+ */
+function sampleTimeline (seedPid, pullerPid) {
+  const read = () => ioBytes(pullerPid).rchar
+  const cpuNow = () => cpuSeconds(seedPid) + cpuSeconds(pullerPid)
+  const samples = [{ at: performance.now(), read: read(), cpu: cpuNow() }]
+  const timer = setInterval(() => { samples.push({ at: performance.now(), read: read(), cpu: cpuNow() }) }, 100)
+  return {
+    stop () {
+      clearInterval(timer)
+      const base = samples[0]
+      const moved = samples.at(-1).read - base.read
+      const from = samples.find(s => s.read - base.read >= moved / 10) ?? base
+      const to = samples.findLast(s => s.read - base.read <= moved * 9 / 10) ?? samples.at(-1)
+      const seconds = (to.at - from.at) / 1000
+      if (seconds <= 0) return 'timeline: too short to tell'
+      return `timeline, middle of the transfer: ${((to.read - from.read) / MiB / seconds).toFixed(0)} MiB/s, both nodes ${((to.cpu - from.cpu) / seconds).toFixed(2)} cores; first bytes after ${(((samples.find(s => s.read > base.read + MiB) ?? base).at - base.at) / 1000).toFixed(1)} s`
+    }
+  }
+}
 
 /** CPU-s per GiB: median (min–max) */
 function describeCpu (values) {
@@ -170,8 +212,10 @@ async function meshRun ({ seed, peerstore, bin }, keyArgs, nodeFlags, dataDir) {
   const threads0 = { seed: cpuByThread(seed.pid), puller: cpuByThread(puller.pid) }
   const io0 = { seed: ioBytes(seed.pid), puller: ioBytes(puller.pid) }
   const t0 = performance.now()
+  const timeline = values.timeline ? sampleTimeline(seed.pid, puller.pid) : undefined
   const phases = await assignAndWait(seed, puller, `${REPO}:${TAG}`)
   const ms = phases.at(-1).at - t0
+  if (timeline != null) console.log(`    ${timeline.stop()}`)
   await perf?.stop()
   console.log(`    puller by state: ${phases.slice(0, -1).map((p, i) => `${p.state} ${((phases[i + 1].at - p.at) / 1000).toFixed(2)} s ${(phases[i + 1].cpu - p.cpu).toFixed(2)} CPU-s`).join(', ')}; ${describeStages(stages0, await stages(puller))}`)
   const cpuSecondsUsed = cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0
