@@ -35,7 +35,7 @@ import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   BIN, MiB, cpuSeconds, describe, importImage, loadAverage, median, mkdirp, pushRandomImage, requireBinaries, runBench, sh, sleep, startPerf,
-  startDockerRegistry, startNode, tempDir, timed
+  startDockerRegistry, startKubo, startNode, tempDir, timed
 } from './lib/bench.mjs'
 import { printProfile } from './lib/profile.mjs'
 import { requiredWork } from './lib/required-work.mjs'
@@ -43,7 +43,7 @@ import { requiredWork } from './lib/required-work.mjs'
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' }, layers: { type: 'string', default: '6' }, 'layer-mib': { type: 'string', default: '48' },
-    profile: { type: 'boolean', default: false }, cold: { type: 'boolean', default: false }, perf: { type: 'string' }, 'profile-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }, 'puller-log': { type: 'string', default: 'warn' }, timeline: { type: 'boolean', default: false }
+    profile: { type: 'boolean', default: false }, cold: { type: 'boolean', default: false }, perf: { type: 'string' }, 'profile-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-pnet': { type: 'boolean', default: false }, 'puller-log': { type: 'string', default: 'warn' }, timeline: { type: 'boolean', default: false }, kubo: { type: 'boolean', default: false }
   }
 })
 const RUNS = Number(values.runs)
@@ -89,7 +89,8 @@ await runBench(async () => {
     await writeFile(build.peerstore, build.seed.multiaddr + '\n')
   }
 
-  const contenders = [...builds.map(b => b.name), 'skopeo', 'floor']
+  const kubo = values.kubo ? await kuboSeed(upstream, swarmKey, dir) : undefined
+  const contenders = [...builds.map(b => b.name), 'skopeo', 'floor', ...(kubo != null ? ['kubo'] : [])]
   const runs = Object.fromEntries(contenders.map(c => [c, []]))
   const cpu = Object.fromEntries(contenders.map(c => [c, []]))
   const work = []
@@ -99,7 +100,9 @@ await runBench(async () => {
       const build = builds.find(b => b.name === which)
       const r = build != null
         ? await meshRun(build, keyArgs, which === 'mesh' ? profileFlags('puller') : [], join(dir, `puller-${which}-${i}`))
-        : which === 'skopeo' ? await skopeoRun(upstream, join(dir, `oci-${i}`)) : await writeFloorRun(image.size, join(dir, `floor-${i}`))
+        : which === 'skopeo' ? await skopeoRun(upstream, join(dir, `oci-${i}`))
+          : which === 'kubo' ? await kuboRun(kubo, swarmKey, dir)
+            : await writeFloorRun(image.size, join(dir, `floor-${i}`))
       runs[which].push(r.ms)
       cpu[which].push(r.cpuSeconds / (image.size / GiB))
       console.log(`  ${which.padEnd(6)} ${(r.ms / 1000).toFixed(2)} s  ${(image.size / MiB / (r.ms / 1000)).toFixed(0)} MiB/s  ${r.cpuSeconds.toFixed(1)} CPU-s (${(r.cpuSeconds / (image.size / GiB)).toFixed(1)} per GiB)`)
@@ -107,6 +110,7 @@ await runBench(async () => {
     }
   }
   for (const build of builds) await build.seed.stop()
+  await kubo?.seed.stop()
   const speed = median(runs.skopeo) / median(runs.mesh)
   const meshCpu = median(cpu.mesh)
   console.log(`\nmesh   (seed → puller, to pinned): ${describe(runs.mesh)}; ${(image.size / MiB / (median(runs.mesh) / 1000)).toFixed(0)} MiB/s; CPU per GiB ${describeCpu(cpu.mesh)}`)
@@ -118,6 +122,7 @@ await runBench(async () => {
   console.log(`floor: writing the image's bytes to a new file (dd, 256 KiB writes) costs ${describeCpu(cpu.floor)} CPU per GiB on this machine, which mesh and skopeo each pay once;`)
   console.log(`  above it: mesh ${(meshCpu - floor).toFixed(1)} s, skopeo + docker-registry ${(median(cpu.skopeo) - floor).toFixed(1)} s per GiB`)
   printRequiredWork(work, floor, meshCpu)
+  if (kubo != null) console.log(`kubo → kubo (the same layout, bitswap, private network on): ${describe(runs.kubo)}; ${(median(runs.skopeo) / median(runs.kubo)).toFixed(2)}× skopeo's speed; CPU per GiB ${describeCpu(cpu.kubo)} (both daemons); mesh/kubo time ${(median(runs.mesh) / median(runs.kubo)).toFixed(2)}, CPU ${(meshCpu / median(cpu.kubo)).toFixed(2)}`)
   console.log(`load average at end: ${await loadAverage()}`)
   if (values.profile || values['profile-dir'] != null) {
     await printProfile(profiles.seed, 'seed (serving every mesh run, and its import)')
@@ -279,6 +284,37 @@ async function skopeoRun (upstream, out) {
   const cpu = run.cpuSeconds + cpuSeconds(upstream.pid) - registry0
   await rm(out, { recursive: true, force: true })
   return { ms: run.ms, cpuSeconds: cpu }
+}
+
+/**
+ * --kubo: the reference IPFS implementation doing the same job. A Kubo daemon in the same private
+ * network (the bench's swarm key) holds the image as the OCI layout skopeo writes, added with the
+ * flags that give our CIDs (`--cid-version=1 --raw-leaves`); each run starts a fresh Kubo, connects
+ * it to that one and times `ipfs pin add` of the layout (bitswap), CPU of both daemons from /proc.
+ */
+async function kuboSeed (upstream, swarmKey, dir) {
+  await sh('ipfs', ['version']).catch(() => { throw new Error('--kubo needs Kubo\'s ipfs on PATH (scripts/install-kubo.sh)') })
+  const layout = join(dir, 'oci-for-kubo')
+  await sh('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${upstream.host}/${REPO}:${TAG}`, `oci:${layout}:${TAG}`])
+  const seed = await startKubo({ base: dir, swarmKey: values['no-pnet'] ? undefined : swarmKey })
+  const cid = await sh('ipfs', ['add', '-r', '-Q', '--cid-version=1', '--raw-leaves', layout], { env: seed.env })
+  await rm(layout, { recursive: true, force: true })
+  console.log(`added to a Kubo seed: ${cid}; private network ${values['no-pnet'] ? 'off' : 'on'}`)
+  return { seed, cid }
+}
+
+async function kuboRun ({ seed, cid }, swarmKey, dir) {
+  const puller = await startKubo({ base: dir, swarmKey: values['no-pnet'] ? undefined : swarmKey })
+  try {
+    await sh('ipfs', ['swarm', 'connect', seed.swarm], { env: puller.env })
+    await settleMemory()
+    const cpu0 = cpuSeconds(seed.pid) + cpuSeconds(puller.pid)
+    const { ms } = await timed(async () => await sh('ipfs', ['pin', 'add', '--progress=false', cid], { env: puller.env }))
+    return { ms, cpuSeconds: cpuSeconds(seed.pid) + cpuSeconds(puller.pid) - cpu0 }
+  } finally {
+    await puller.stop()
+    await rm(puller.repo, { recursive: true, force: true })
+  }
 }
 
 /** CPU seconds of a process's main thread and of its other threads, from /proc/<pid>/task */

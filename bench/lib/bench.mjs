@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -181,10 +181,12 @@ async function unmountUnder (dir) {
  * A Kubo daemon (`ipfs` on PATH: scripts/install-kubo.sh) in a fresh repo (`--profile=test`:
  * loopback, random ports, no bootstrap), for sidecar runs: `--ipfs-api` of a node points at `api`.
  */
-export async function startKubo ({ base } = {}) {
+export async function startKubo ({ base, swarmKey } = {}) {
   const repo = await tempDir('dm-bench-kubo-', base)
-  const env = { ...process.env, IPFS_PATH: repo }
+  // with a swarm key: in that private network only (LIBP2P_FORCE_PNET makes Kubo refuse to start without it)
+  const env = { ...process.env, IPFS_PATH: repo, ...(swarmKey != null ? { LIBP2P_FORCE_PNET: '1' } : {}) }
   await sh('ipfs', ['init', '--profile=test', '--empty-repo'], { env }).catch(err => { throw new Error(`Kubo (ipfs) is needed for --kubo (scripts/install-kubo.sh): ${err.message}`) })
+  if (swarmKey != null) await copyFile(swarmKey, join(repo, 'swarm.key'))
   const child = track(spawn('ipfs', ['daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] }))
   let out = ''
   child.stdout.on('data', d => { out += d })
@@ -198,7 +200,9 @@ export async function startKubo ({ base } = {}) {
     await sleep(50)
   }
   const api = /RPC API server listening on \/ip4\/([\d.]+)\/tcp\/(\d+)/.exec(out)
-  return { api: `http://${api[1]}:${api[2]}`, pid: child.pid, repo, stop }
+  const swarmPort = /Swarm listening on 127\.0\.0\.1:(\d+) \(TCP\)/.exec(out)?.[1]
+  const swarm = swarmPort == null ? undefined : `/ip4/127.0.0.1/tcp/${swarmPort}/p2p/${await sh('ipfs', ['id', '-f', '<id>'], { env })}`
+  return { api: `http://${api[1]}:${api[2]}`, pid: child.pid, repo, env, swarm, stop }
 }
 
 // ---------------------------------------------------------------- DistroMash node
