@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { newSwarmKey, startMesh, startRegistry, type Registry } from '../../test/helpers/cluster.js'
@@ -9,6 +9,7 @@ import { measureThroughput, startForwarder } from '../../test/helpers/net-probes
 import { cleanupStale, createLan, type Lan, type LanHost } from '../../test/helpers/netns.js'
 import { startPerf } from '../lib/bench.mjs'
 import { buildImage, pushImage, type BuiltImage } from './image.js'
+import { startKuboSwarm } from './kubo.js'
 import { centralPull, deleteStrategies, meshImport, meshReplicate, removeEverywhere, startTimeline, timed, type RunResult } from './measure.js'
 
 const { values } = parseArgs({
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     'layer-mib': { type: 'string', default: '50' },
     runs: { type: 'string', default: '1' },
     mesh: { type: 'boolean', default: false },
+    /** After the mesh, Kubo doing the same job on the same links (kubo.ts) */
+    kubo: { type: 'boolean', default: false },
     nametag: { type: 'string', default: 'bench/big:1' },
     cleanup: { type: 'boolean', default: false },
     /** Write every node's log of each mesh run to DIR/<rate>-<host>.log */
@@ -60,7 +63,7 @@ async function setUp (s: Partial<Setup>): Promise<Setup> {
 
 async function makeHosts (lan: Lan): Promise<Host[]> {
   const swarmKey = join(lan.dir, 'swarm.key')
-  if (values.mesh) await writeFile(swarmKey, await newSwarmKey())
+  if (values.mesh || values.kubo) await writeFile(swarmKey, await newSwarmKey())
   const apiToken = randomBytes(16).toString('hex')
   return Promise.all(lan.hosts.slice(0, N).map(async (net, i) => {
     const dir = join(lan.dir, net.label)
@@ -91,7 +94,7 @@ function report (name: string, r: RunResult, lowerBound: number, bytes: number):
     `CPU: machine ${(r.cpuBusy * 100).toFixed(0)}% busy, ours ${r.ownCores.toFixed(2)} cores, ${(r.seconds / lowerBound).toFixed(2)}× the lower bound`)
 }
 
-async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: boolean): Promise<{ central: number, mesh?: number }> {
+async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: boolean): Promise<{ central: number, mesh?: number, kubo?: number }> {
   await shapeAll(s.lan, rate)
   const probe = await measureThroughput(s.hosts[0]?.net as LanHost, s.seed, 10)
   const lowerBound = s.image.bytes * 8 / (rate * 1e6)
@@ -105,7 +108,8 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
     central.push(r.seconds)
   }
   const c = median(central)
-  if (!withMesh) return { central: c }
+  const kubo = values.kubo ? await benchKubo(s, rate, lowerBound) : undefined
+  if (!withMesh) return { central: c, kubo }
   await removeEverywhere(s.hosts, [s.ref, values.nametag])
   if (fresh === false) await restartMeshEmpty(s.hosts)
   console.log(`  mesh: import into ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${(await meshImport(s.hosts[0] as Host, values.nametag)).toFixed(1)} s`)
@@ -129,8 +133,23 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   // --runs 0: no central run (its time at this rate is N·S/u or more; see an earlier run)
   const versusCentral = central.length === 0 ? 'central not run (--runs 0)' : `central/mesh ${speedup.toFixed(2)} (target ≥ 3) ${speedup >= 3 ? 'PASS' : 'FAIL'}`
   console.log(`  mesh/lower-bound ${ratio.toFixed(2)} (target ≤ ${bound}) ${ratio <= bound ? 'PASS' : 'FAIL'}, ${versusCentral}`)
+  if (kubo != null) console.log(`  kubo/lower-bound ${(kubo / lowerBound).toFixed(2)} (pins only), mesh/kubo ${(m.seconds / kubo).toFixed(2)}`)
   await deleteStrategies(s.hosts[0] as Host)
-  return { central: c, mesh: m.seconds }
+  return { central: c, mesh: m.seconds, kubo }
+}
+
+/** Kubo on the same shaped links: the first host adds the image, the others pin it at once */
+async function benchKubo (s: Setup, rate: number, lowerBound: number): Promise<number> {
+  const nets = s.hosts.map(h => h.net)
+  const swarm = await startKuboSwarm(nets, s.image.layout, await readFile(join(s.lan.dir, 'swarm.key'), 'utf8'))
+  try {
+    console.log(`  kubo: the layout added on ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${swarm.cid}`)
+    const r = await timed((nets[0] as LanHost).veth, s.lan.hosts.map(h => h.name), swarm.pinEverywhere)
+    report('kubo (pins only: no engine loads)', r, lowerBound, s.image.bytes)
+    return r.seconds
+  } finally {
+    await swarm.stop()
+  }
 }
 
 /** Every node stopped, its blocks and datastore (so its replicated store) removed, restarted: same peer IDs, nothing held */
@@ -184,7 +203,7 @@ async function main (): Promise<void> {
   process.once('SIGTERM', abort)
   try {
     await setUp(setup)
-    const results: Array<{ rate: number, central: number, mesh?: number }> = []
+    const results: Array<{ rate: number, central: number, mesh?: number, kubo?: number }> = []
     // after the first rate, the mesh restarts with empty stores: nothing may be found already there
     for (const [i, rate] of rates.entries()) results.push({ rate, ...await benchRate(setup as Setup, rate, values.mesh, i === 0) })
     summarize(results)
