@@ -26,8 +26,9 @@
 // there): its own seed and pullers run interleaved with this build's and skopeo, and the medians
 // of both builds are printed side by side (a change measured against its parent in one run).
 // --timeline: the rate and the cores both nodes use in the middle of each mesh run.
+// --kubo: Kubo doing the same job in the same rounds (kuboSeed, below), the reference IPFS peer.
 // Also printed: the work the protocols require per GiB (lib/required-work.mjs), against the target.
-// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--baseline DIR] [--no-pnet] [--cold] [--perf DIR] [--puller-log info] [--timeline]
+// Usage: node bench/transfer.mjs [--runs 5] [--layers 6] [--layer-mib 48] [--profile] [--profile-dir DIR] [--baseline DIR] [--no-pnet] [--cold] [--perf DIR] [--puller-log info] [--timeline] [--kubo]
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
