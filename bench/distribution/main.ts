@@ -22,7 +22,7 @@ const { values } = parseArgs({
     'layer-mib': { type: 'string', default: '50' },
     runs: { type: 'string', default: '1' },
     mesh: { type: 'boolean', default: false },
-    /** After the mesh, Kubo doing the same job on the same links (kubo.ts) */
+    /** Before the mesh, Kubo doing the same job on the same links (kubo.ts) */
     kubo: { type: 'boolean', default: false },
     nametag: { type: 'string', default: 'bench/big:1' },
     cleanup: { type: 'boolean', default: false },
@@ -94,7 +94,7 @@ function report (name: string, r: RunResult, lowerBound: number, bytes: number):
     `CPU: machine ${(r.cpuBusy * 100).toFixed(0)}% busy, ours ${r.ownCores.toFixed(2)} cores, ${(r.seconds / lowerBound).toFixed(2)}× the lower bound`)
 }
 
-async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: boolean): Promise<{ central: number, mesh?: number, kubo?: number }> {
+async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: boolean): Promise<{ central: number, mesh?: number }> {
   await shapeAll(s.lan, rate)
   const probe = await measureThroughput(s.hosts[0]?.net as LanHost, s.seed, 10)
   const lowerBound = s.image.bytes * 8 / (rate * 1e6)
@@ -108,8 +108,8 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
     central.push(r.seconds)
   }
   const c = median(central)
-  const kubo = values.kubo ? await benchKubo(s, rate, lowerBound) : undefined
-  if (!withMesh) return { central: c, kubo }
+  const kubo = values.kubo ? await benchKubo(s, lowerBound) : undefined
+  if (!withMesh) return { central: c }
   await removeEverywhere(s.hosts, [s.ref, values.nametag])
   if (fresh === false) await restartMeshEmpty(s.hosts)
   console.log(`  mesh: import into ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${(await meshImport(s.hosts[0] as Host, values.nametag)).toFixed(1)} s`)
@@ -135,11 +135,11 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   console.log(`  mesh/lower-bound ${ratio.toFixed(2)} (target ≤ ${bound}) ${ratio <= bound ? 'PASS' : 'FAIL'}, ${versusCentral}`)
   if (kubo != null) console.log(`  kubo/lower-bound ${(kubo / lowerBound).toFixed(2)} (pins only), mesh/kubo ${(m.seconds / kubo).toFixed(2)}`)
   await deleteStrategies(s.hosts[0] as Host)
-  return { central: c, mesh: m.seconds, kubo }
+  return { central: c, mesh: m.seconds }
 }
 
 /** Kubo on the same shaped links: the first host adds the image, the others pin it at once */
-async function benchKubo (s: Setup, rate: number, lowerBound: number): Promise<number> {
+async function benchKubo (s: Setup, lowerBound: number): Promise<number> {
   const nets = s.hosts.map(h => h.net)
   const swarm = await startKuboSwarm(nets, s.image.layout, await readFile(join(s.lan.dir, 'swarm.key'), 'utf8'))
   try {
@@ -203,7 +203,7 @@ async function main (): Promise<void> {
   process.once('SIGTERM', abort)
   try {
     await setUp(setup)
-    const results: Array<{ rate: number, central: number, mesh?: number, kubo?: number }> = []
+    const results: Array<{ rate: number, central: number, mesh?: number }> = []
     // after the first rate, the mesh restarts with empty stores: nothing may be found already there
     for (const [i, rate] of rates.entries()) results.push({ rate, ...await benchRate(setup as Setup, rate, values.mesh, i === 0) })
     summarize(results)
