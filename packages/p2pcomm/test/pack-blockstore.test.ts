@@ -1,4 +1,4 @@
-import { appendFile, cp, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
+import { appendFile, cp, mkdir, open as openFile, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FsBlockstore } from 'blockstore-fs'
 import { CID } from 'multiformats/cid'
@@ -7,7 +7,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { PackBlockstore, type PackBlockstoreInit } from '../src/blockstore/pack-blockstore.js'
 import { KIND_BLOCK, encodeIndexRecord } from '../src/blockstore/pack-format.js'
-import { Pack } from '../src/blockstore/pack.js'
+import { MAX_WRITE_BYTES, Pack } from '../src/blockstore/pack.js'
 import { block, blockstoreConformance, dir, read } from './blockstore-conformance.js'
 
 blockstoreConformance('PackBlockstore', path => new PackBlockstore(path))
@@ -129,6 +129,32 @@ describe('PackBlockstore', () => {
     given.forEach((part, i) => { expect(part).toBe(parts[i]) })
     const { store: again } = await store(path)
     await expectBlocks(again, [{ cid, bytes }])
+  })
+
+  it('coalesces waiting puts into writes of at most 1 MiB (a bigger record alone), every block back after a restart', async () => {
+    const path = join(await dir(), 'blocks')
+    const blocks = await Promise.all(Array.from({ length: 40 }, async (_, i) => await block(i === 20 ? 3 * MAX_WRITE_BYTES : 262_144)))
+    const { store: s } = await store(path)
+    // every writev of the pack file, by the size of what it was given
+    const probe = await openFile(join(await dir(), 'probe'), 'w')
+    const proto = Object.getPrototypeOf(probe) as { writev: (buffers: Uint8Array[], position?: number) => Promise<unknown> }
+    await probe.close()
+    const writev = proto.writev
+    const sizes: number[] = []
+    proto.writev = async function (this: unknown, buffers, position) { sizes.push(buffers.reduce((n, b) => n + b.byteLength, 0)); return await writev.call(this, buffers, position) }
+    try {
+      await Promise.all(blocks.map(async b => { await s.put(b.cid, b.bytes) })) // all waiting at once
+    } finally {
+      proto.writev = writev
+    }
+    await s.close()
+    const record = 3 * MAX_WRITE_BYTES + 1024 // the big block and its header
+    expect(sizes.filter(n => n > MAX_WRITE_BYTES && n > record)).toEqual([])
+    expect(sizes.filter(n => n > MAX_WRITE_BYTES)).toHaveLength(1) // the big block, alone
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeGreaterThan(39 * 262_144 + 3 * MAX_WRITE_BYTES)
+    expect(sizes.length).toBeLessThan(40) // still coalesced: three 256 KiB blocks and their headers fit one write
+    const { store: again } = await store(path)
+    await expectBlocks(again, blocks)
   })
 
   it('reads every block after a restart', async () => {
