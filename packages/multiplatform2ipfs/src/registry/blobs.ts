@@ -35,10 +35,15 @@ export async function serveBlob (ctx: RequestContext, storage: RegistryStorage, 
   await sendStream(ctx, pace == null ? body : paced(body, pace, ctx.signal))
 }
 
+/**
+ * Each chunk waits for the pace before it goes, never after: the response ends with its last byte.
+ * Waiting after it kept the response open for a pace interval past a complete body, and an engine
+ * that closed its connection then (dockerd does, once it has the bytes) was logged as a failure.
+ */
 async function * paced (source: AsyncIterable<Uint8Array>, pace: NonNullable<RegistryComponents['pace']>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
   for await (const chunk of source) {
-    yield chunk
     await pace(chunk.byteLength, signal)
+    yield chunk
   }
 }
 

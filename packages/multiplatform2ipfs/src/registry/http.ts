@@ -43,7 +43,9 @@ export function sendEmpty (ctx: RequestContext, status: number, headers: Record<
 /** Maps any error to an OCI error response; mid-stream failures can only end the connection. */
 export function sendError (ctx: RequestContext, err: unknown, log?: RegistryLogger): void {
   const { status, code } = ociError(err)
-  if (status >= 500) log?.error({ err, url: ctx.req.url, method: ctx.req.method }, 'registry request failed')
+  // a client that went away is no failure of ours (an engine cancelling a pull, a closed tunnel)
+  if (ctx.signal.aborted) log?.debug({ url: ctx.req.url, method: ctx.req.method }, 'registry client disconnected')
+  else if (status >= 500) log?.error({ err, url: ctx.req.url, method: ctx.req.method }, 'registry request failed')
   else log?.debug({ code, url: ctx.req.url, method: ctx.req.method, message: (err as Error).message }, 'registry client error')
   if (ctx.res.headersSent || ctx.signal.aborted) {
     ctx.res.destroy()

@@ -34,7 +34,8 @@ export async function startOciRegistry (components: Partial<RegistryComponents> 
     uploadsDir,
     ...(components.writer !== undefined ? { writer: components.writer } : {}),
     ...(components.admit !== undefined ? { admit: components.admit } : {}),
-    ...(components.pace !== undefined ? { pace: components.pace } : {})
+    ...(components.pace !== undefined ? { pace: components.pace } : {}),
+    ...(components.log !== undefined ? { log: components.log } : {})
   }
   const registry = createRegistry(full, init)
   const port = await registry.listen(0, '127.0.0.1')
