@@ -24,10 +24,11 @@ export interface BuiltImage {
   layers: Blob[]
 }
 
-export async function buildImage (dir: string, layers: number, layerMib: number): Promise<BuiltImage> {
+export async function buildImage (dir: string, layers: number, layerMib: number, { base = true } = {}): Promise<BuiltImage> {
   const layout = join(dir, 'layout')
   await mkdir(join(layout, 'blobs/sha256'), { recursive: true })
-  const blobs = [await tarLayer(layout, join(dir, 'base'), busyboxRoot)]
+  // without the base, an image shares no block with another (a warm-up must leave nothing behind that the timed image uses)
+  const blobs = base ? [await tarLayer(layout, join(dir, 'base'), busyboxRoot)] : []
   for (let i = 0; i < layers; i++) blobs.push(await tarLayer(layout, join(dir, `random-${i}`), async root => { await randomFile(root, i, layerMib) }))
   const config = await jsonBlob(layout, 'application/vnd.oci.image.config.v1+json', imageConfig(blobs))
   const manifest = await jsonBlob(layout, 'application/vnd.oci.image.manifest.v1+json', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: blobs })

@@ -31,12 +31,18 @@ const { values } = parseArgs({
     /** `perf record -a -g` of the whole machine during each mesh run, to FILE-<rate>.data: where the CPU goes */
     perf: { type: 'string' },
     /** Each host's link use and CPU, every second of each mesh run, to FILE-<rate>.txt */
-    timeline: { type: 'string' }
+    timeline: { type: 'string' },
+    /** Before each timed mesh run, the mesh replicates a small image of its own (warm-up below) */
+    warm: { type: 'boolean', default: false }
   }
 })
 const rates = (values.rates ?? values.rate).split(',').map(Number)
 const N = Number(values.hosts)
 const SEED_PORT = 5000
+/** The warm-up image (--warm): two random layers, no base, so it shares no block with the timed image */
+const WARM_NAMETAG = 'bench/warmup:1'
+const WARM_LAYERS = 2
+const WARM_LAYER_MIB = 16
 
 interface Setup { lan: Lan, hosts: Host[], seed: LanHost, registry: Registry, image: BuiltImage, ref: string, forwarder: ChildProcess }
 
@@ -50,6 +56,7 @@ async function setUp (s: Partial<Setup>): Promise<Setup> {
   console.log(`building ${values.layers} × ${values['layer-mib']} MiB random layers + busybox`)
   s.image = await buildImage(join(s.lan.dir, 'image'), Number(values.layers), Number(values['layer-mib']))
   await pushImage(seed, s.image, `127.0.0.1:${SEED_PORT}/${values.nametag}`)
+  if (values.warm) await pushImage(seed, await buildImage(join(s.lan.dir, 'warmup'), WARM_LAYERS, WARM_LAYER_MIB, { base: false }), `127.0.0.1:${SEED_PORT}/${WARM_NAMETAG}`)
   s.hosts = await makeHosts(s.lan)
   await Promise.all(s.hosts.map(async h => { await h.startDocker() }))
   if (values.mesh) {
@@ -112,6 +119,7 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   if (!withMesh) return { central: c }
   await removeEverywhere(s.hosts, [s.ref, values.nametag])
   if (fresh === false) await restartMeshEmpty(s.hosts)
+  if (values.warm) await warmUp(s.hosts)
   console.log(`  mesh: import into ${s.hosts[0]?.label ?? 'host 1'} (untimed): ${(await meshImport(s.hosts[0] as Host, values.nametag)).toFixed(1)} s`)
   // in the mesh the first host is the seed: it imported the image
   const meshSeed = (s.hosts[0] as Host).net
@@ -136,6 +144,22 @@ async function benchRate (s: Setup, rate: number, withMesh: boolean, fresh: bool
   if (kubo != null) console.log(`  kubo/lower-bound ${(kubo / lowerBound).toFixed(2)} (pins only), mesh/kubo ${(m.seconds / kubo).toFixed(2)}`)
   await deleteStrategies(s.hosts[0] as Host)
   return { central: c, mesh: m.seconds }
+}
+
+/**
+ * --warm: the mesh first replicates a 32 MiB image of its own, untimed, then lets it go (strategy
+ * deleted, removed from every engine). A node that has run for a while has compiled its transfer
+ * paths; a fresh one compiles them in its first rollout, where V8's compiler took ~30 % of the
+ * machine in the first 2 s of a 100 Mbit/s run (perf). bench/transfer warms its pullers likewise.
+ */
+async function warmUp (hosts: Host[]): Promise<void> {
+  const start = performance.now()
+  await meshImport(hosts[0] as Host, WARM_NAMETAG)
+  await meshReplicate(hosts, WARM_NAMETAG, { quiet: true })
+  await deleteStrategies(hosts[0] as Host)
+  await removeEverywhere(hosts, [WARM_NAMETAG])
+  await new Promise(resolve => setTimeout(resolve, 5000)) // the release reaches every host; the machine settles
+  console.log(`  mesh: warm-up (untimed, ${WARM_LAYERS} × ${WARM_LAYER_MIB} MiB of other blocks replicated to every host): ${((performance.now() - start) / 1000).toFixed(1)} s`)
 }
 
 /** Kubo on the same shaped links: the first host adds the image, the others pin it at once */

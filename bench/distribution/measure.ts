@@ -91,11 +91,12 @@ export async function meshImport (first: Host, nametag: string): Promise<number>
 /** How often the replication matrix is read: a host's time is when a read first shows it loaded, so up to this late */
 const POLL_MS = 100
 
-export async function meshReplicate (hosts: Host[], nametag: string, timeoutMs = 30 * 60_000): Promise<number[]> {
+export async function meshReplicate (hosts: Host[], nametag: string, { timeoutMs = 30 * 60_000, quiet = false } = {}): Promise<number[]> {
   const first = hosts[0] as Host
   const start = performance.now()
+  const log = quiet ? () => {} : console.log
   // the nodes' logs (--logs) carry epoch milliseconds: this relates them to the clock
-  console.log(`    clock started at ${Date.now()} (epoch ms)`)
+  log(`    clock started at ${Date.now()} (epoch ms)`)
   const body = JSON.stringify({ type: 'percentage', nametag, percentage: 100, target: 'doesntmatter', execute: true })
   const created = await first.api('/api/v1/strategy', { method: 'POST', body })
   if (created.status !== 201) throw new Error(`POST /api/v1/strategy answered ${created.status}: ${JSON.stringify(created.body)}`)
@@ -112,7 +113,7 @@ export async function meshReplicate (hosts: Host[], nametag: string, timeoutMs =
     if (doneAt.size === hosts.length) return hosts.map(h => doneAt.get(h.peerId) ?? NaN)
     if (performance.now() - lastLog > 5000) {
       lastLog = performance.now()
-      console.log(`    ${((lastLog - start) / 1000).toFixed(0)} s: ${hosts.map(h => `${h.label} ${describe(cells.find(c => c.peerId === h.peerId))}`).join(', ')}`)
+      log(`    ${((lastLog - start) / 1000).toFixed(0)} s: ${hosts.map(h => `${h.label} ${describe(cells.find(c => c.peerId === h.peerId))}`).join(', ')}`)
     }
     await new Promise(resolve => setTimeout(resolve, POLL_MS))
   }
