@@ -5,6 +5,7 @@ import { sha256Digest } from '../src/digest.js'
 import { deterministicBytes } from './helpers/bytes.js'
 import { pushBlob, type Blob } from './helpers/images.js'
 import { startOciRegistry, type RunningOciRegistry } from './helpers/oci-registry.js'
+import type { RegistryLogger } from '../src/registry/components.js'
 
 /** The pace component: awaited before each chunk of a blob is sent (a node slows its engine's pull while its peers wait on it) */
 describe('registry blob reads through a pace', () => {
@@ -14,9 +15,8 @@ describe('registry blob reads through a pace', () => {
   it('is told of every byte of a blob it sends, and the client gets the blob whole', async () => {
     const paced: number[] = []
     running = await startOciRegistry({ pace: async bytes => { paced.push(bytes); await new Promise(resolve => setTimeout(resolve, 1)) } })
-    const bytes = deterministicBytes(3 * 256 * 1024 + 5, 7)
-    const blob: Blob = { digest: sha256Digest(bytes), size: bytes.length, mediaType: 'application/octet-stream', bytes }
-    await pushBlob(running.url, 'dmtest/paced', blob)
+    const blob = await pushed(running.url, 3 * 256 * 1024 + 5)
+    const { bytes } = blob
     const res = await fetch(`${running.url}/v2/dmtest/paced/blobs/${blob.digest}`)
     expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true)
     expect(paced.reduce((a, b) => a + b, 0)).toBe(bytes.length)
@@ -63,7 +63,7 @@ describe('registry blob reads through a pace', () => {
 
 interface LogEntry { level: 'debug' | 'info' | 'warn' | 'error', msg: string | undefined }
 
-function recordingLog (): { entries: LogEntry[], debug: (o: object, m?: string) => void, info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void, error: (o: object, m?: string) => void } {
+function recordingLog (): RegistryLogger & { entries: LogEntry[] } {
   const entries: LogEntry[] = []
   const at = (level: LogEntry['level']) => (_obj: object, msg?: string): void => { entries.push({ level, msg }) }
   return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
